@@ -1,0 +1,87 @@
+"""Budgets: steps, tokens, cost and wall time, checked in one place and shared down a tree.
+
+A `Budget` may have a parent: usage charged to a child is charged to every ancestor, and a
+child is exhausted as soon as any ancestor is, so a supervisor's budget bounds its whole tree.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .messages import Usage
+
+LimitReason = Literal["max_steps", "max_tokens", "max_cost", "max_time"]
+
+
+class Limits(BaseModel):
+    """What a run may spend. `None` means unbounded. A step is one model call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_steps: int | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    max_seconds: float | None = None
+
+
+class Budget:
+    """The running account of one run against its `Limits` (and its parent's)."""
+
+    def __init__(self, limits: Limits | None = None, parent: Budget | None = None) -> None:
+        self.limits = limits or Limits()
+        self.parent = parent
+        self.usage = Usage()
+        self.steps = 0
+        self._start = time.monotonic()
+
+    def child(self, limits: Limits | None = None) -> Budget:
+        """A budget for a sub-run: its own limits, and everything charged also lands here."""
+        return Budget(limits, parent=self)
+
+    def charge(self, usage: Usage) -> None:
+        budget: Budget | None = self
+        while budget is not None:
+            budget.usage = budget.usage + usage
+            budget = budget.parent
+
+    def count_step(self) -> None:
+        budget: Budget | None = self
+        while budget is not None:
+            budget.steps += 1
+            budget = budget.parent
+
+    def exceeded(self) -> tuple[LimitReason, str] | None:
+        """The first limit reached here or in an ancestor, with a sentence saying which."""
+        budget: Budget | None = self
+        while budget is not None:
+            found = budget._own_exceeded()
+            if found:
+                return found
+            budget = budget.parent
+        return None
+
+    def remaining_seconds(self) -> float | None:
+        """Seconds left before the tightest wall-time limit in the chain (None: no limit)."""
+        left: float | None = None
+        budget: Budget | None = self
+        while budget is not None:
+            if budget.limits.max_seconds is not None:
+                mine = budget.limits.max_seconds - (time.monotonic() - budget._start)
+                left = mine if left is None else min(left, mine)
+            budget = budget.parent
+        return left
+
+    def _own_exceeded(self) -> tuple[LimitReason, str] | None:
+        lim, use = self.limits, self.usage
+        if lim.max_steps is not None and self.steps >= lim.max_steps:
+            return "max_steps", f"reached max_steps={lim.max_steps}"
+        if lim.max_tokens is not None and use.total_tokens >= lim.max_tokens:
+            return "max_tokens", f"used {use.total_tokens} tokens of max_tokens={lim.max_tokens}"
+        if lim.max_cost is not None and (use.cost or 0.0) >= lim.max_cost:
+            return "max_cost", f"spent ${use.cost or 0.0:.4f} of max_cost=${lim.max_cost}"
+        if lim.max_seconds is not None and time.monotonic() - self._start >= lim.max_seconds:
+            return "max_time", f"ran for more than max_seconds={lim.max_seconds}"
+        return None

@@ -1,0 +1,52 @@
+"""Models: `get_model("openai:gpt-4o-mini")`, provider adapters, and the test doubles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Model, ModelSettings, OutputSpec, ToolChoice, ToolSpec
+from .prices import Price
+from .retry import RetryPolicy
+from .scripted import FunctionModel, RequestInfo, ScriptedModel, call
+
+PROVIDERS = ("openai", "anthropic")
+
+
+def get_model(model: str | Model, **options: Any) -> Model:
+    """A model from a `provider:name` string (options go to the adapter), or the model itself."""
+    if isinstance(model, Model):
+        if options:
+            raise ConfigError("options can only be given with a model string, not with a model object")
+        return model
+    if not isinstance(model, str) or ":" not in model:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(
+            f"model {model!r} is not a 'provider:model' string. Fix: write e.g. 'openai:gpt-4o-mini' or "
+            f"'anthropic:claude-haiku-4-5' (known providers: {', '.join(PROVIDERS)}), or pass a Model object"
+        )
+    provider, name = model.split(":", 1)
+    if provider == "openai":
+        from .openai import OpenAIModel
+
+        return OpenAIModel(name, **options)
+    if provider == "anthropic":
+        from .anthropic import AnthropicModel
+
+        return AnthropicModel(name, **options)
+    raise ConfigError(f"unknown model provider {provider!r} in {model!r}. Known providers: {', '.join(PROVIDERS)}")
+
+
+__all__ = [
+    "FunctionModel",
+    "Model",
+    "ModelSettings",
+    "OutputSpec",
+    "Price",
+    "RequestInfo",
+    "RetryPolicy",
+    "ScriptedModel",
+    "ToolChoice",
+    "ToolSpec",
+    "call",
+    "get_model",
+]

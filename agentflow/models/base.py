@@ -1,0 +1,94 @@
+"""What every model adapter is: a request (and a stream) from neutral messages to a neutral reply."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..messages import Message, ModelResponse, StreamEvent
+
+
+class ToolSpec(BaseModel):
+    """A tool as a model sees it: a name, a description and a JSON schema for its arguments."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any]
+
+
+class OutputSpec(BaseModel):
+    """A request for structured output: the reply's text must be JSON matching `schema`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    schema_: dict[str, Any]
+    description: str = ""
+
+
+ToolChoice = Literal["auto", "required", "none"] | str  # or the name of one tool
+
+
+class ModelSettings(BaseModel):
+    """Sampling and request options common to providers; `extra_body` passes anything else through."""
+
+    model_config = ConfigDict(frozen=True)
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    extra_body: dict[str, Any] | None = None
+
+    def merged(self, other: ModelSettings | None) -> ModelSettings:
+        """These settings with every field `other` sets laid over them."""
+        if other is None:
+            return self
+        return self.model_copy(update=other.model_dump(exclude_none=True))
+
+
+class Model(ABC):
+    """A chat model. Subclasses translate to one provider's wire format; nothing else may."""
+
+    provider: str = ""
+    model_name: str = ""
+    settings: ModelSettings = ModelSettings()
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model_name}"
+
+    @abstractmethod
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        output: OutputSpec | None = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        """One model call."""
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        output: OutputSpec | None = None,
+        settings: ModelSettings | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Deltas as they arrive, then the complete `ModelResponse` as the last event.
+
+        The default makes one ordinary request; adapters that can stream override it."""
+        yield await self.request(messages, tools=tools, output=output, settings=settings)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,334 @@
+"""OpenAI Chat Completions, and every OpenAI-compatible server (llama.cpp, vLLM, Ollama).
+
+`tool_calling="constrained"` is for weak local models that do not emit native tool calls: the
+request carries a `response_format` JSON schema that is the union of the available actions, so
+the server's grammar makes every reply a valid action, which we turn back into a `ToolCall`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from ..errors import ConfigError
+from ..messages import (
+    FinishReason,
+    Message,
+    ModelResponse,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from ._http import ClientPerLoop, dumps
+from .base import Model, ModelSettings, OutputSpec, ToolSpec
+from .prices import Price, find_price
+from .retry import RetryPolicy, call_with_retries
+
+ToolCalling = Literal["native", "constrained"]
+OPENAI_URL = "https://api.openai.com/v1"
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "tool_calls": "tool_calls", "function_call": "tool_calls",
+                                    "length": "length", "content_filter": "content_filter"}
+
+
+class OpenAIModel(Model):
+    """A model behind the OpenAI Chat Completions API.
+
+    `base_url` and `api_key` default to `OPENAI_BASE_URL` and `OPENAI_API_KEY`, as in the SDK.
+    A server other than OpenAI's needs no key."""
+
+    provider = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        tool_calling: ToolCalling = "native",
+        strict: bool = False,
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        settings: ModelSettings | None = None,
+        prices: Price | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if tool_calling not in ("native", "constrained"):
+            raise ConfigError(f"tool_calling={tool_calling!r} is not known; use 'native' or 'constrained'")
+        self.model_name = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if self.base_url == OPENAI_URL:
+                raise ConfigError(
+                    f"no API key for openai:{model}. Fix: set OPENAI_API_KEY, or pass api_key=, "
+                    "or point base_url= (OPENAI_BASE_URL) at a local OpenAI-compatible server"
+                )
+            key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) ignore it
+        self.tool_calling: ToolCalling = tool_calling
+        self.strict = strict
+        self.settings = settings or ModelSettings()
+        self.retry = retry or RetryPolicy()
+        self.price = prices or find_price(self.name)
+        self._clients = ClientPerLoop(
+            lambda: AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
+                                default_headers=headers)
+        )
+        self._headers = {"Content-Type": "application/json"}
+
+    # -- public API -----------------------------------------------------------------------------
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        output: OutputSpec | None = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        body = self._body(messages, tools, output, self.settings.merged(settings), stream=False)
+        content = dumps(body)
+
+        async def send() -> Any:
+            return await self._clients.get().post(
+                "/chat/completions", cast_to=httpx2.Response, content=content, options={"headers": self._headers},
+            )
+
+        response = await self._retrying(send)
+        data = json.loads(response.content)
+        return self._parse(data, constrained=self._constrained(tools, output))
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        output: OutputSpec | None = None,
+        settings: ModelSettings | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        if self._constrained(tools, output):
+            # The reply is one JSON action; its fragments mean nothing to a reader.
+            yield await self.request(messages, tools=tools, output=output, settings=settings)
+            return
+        body = self._body(messages, tools, output, self.settings.merged(settings), stream=True)
+        content = dumps(body)
+
+        async def send() -> Any:
+            return await self._clients.get().post(
+                "/chat/completions", cast_to=object, content=content, options={"headers": self._headers},
+                stream=True, stream_cls=openai.AsyncStream[object],
+            )
+
+        chunks = await self._retrying(send)
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        finish: str | None = None
+        usage = Usage(requests=1)
+        async for chunk in chunks:
+            if chunk.get("usage"):
+                usage = self._usage(chunk["usage"])
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    text.append(delta["content"])
+                    yield TextDelta(text=delta["content"])
+                for tc in delta.get("tool_calls") or ():
+                    index = tc.get("index", 0)
+                    fn = tc.get("function") or {}
+                    slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+                    slot["id"] = tc.get("id") or slot["id"]
+                    slot["name"] += fn.get("name") or ""
+                    slot["arguments"] += fn.get("arguments") or ""
+                    yield ToolCallDelta(index=index, id=tc.get("id"), name=fn.get("name"),
+                                        arguments=fn.get("arguments") or "")
+                finish = choice.get("finish_reason") or finish
+        tool_calls = tuple(ToolCall(id=c["id"] or _new_call_id(), name=c["name"], arguments=c["arguments"] or "{}")
+                           for _, c in sorted(calls.items()))
+        message = Message.assistant("".join(text) or None, tool_calls)
+        yield ModelResponse(message=message, usage=usage, finish_reason=_FINISH.get(finish or "stop", "stop"),
+                            model=self.model_name)
+
+    # -- request --------------------------------------------------------------------------------
+
+    def _constrained(self, tools: Sequence[ToolSpec], output: OutputSpec | None) -> bool:
+        return self.tool_calling == "constrained" and bool(tools) and output is None
+
+    def _body(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        output: OutputSpec | None,
+        settings: ModelSettings,
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
+        constrained = self._constrained(tools, output)
+        body: dict[str, Any] = {"model": self.model_name}
+        if constrained:
+            body["messages"] = constrained_messages(messages, tools)
+            body["response_format"] = _json_schema_format("action", action_schema(tools), strict=self.strict)
+        else:
+            body["messages"] = [_wire_message(m) for m in messages]
+            if tools:
+                body["tools"] = [self._wire_tool(t) for t in tools]
+                choice = settings.tool_choice
+                if choice is not None:
+                    body["tool_choice"] = (choice if choice in ("auto", "required", "none")
+                                           else {"type": "function", "function": {"name": choice}})
+                if settings.parallel_tool_calls is not None:
+                    body["parallel_tool_calls"] = settings.parallel_tool_calls
+            if output is not None:
+                body["response_format"] = _json_schema_format(output.name, output.schema_, strict=True)
+        if settings.temperature is not None:
+            body["temperature"] = settings.temperature
+        if settings.max_tokens is not None:
+            body["max_completion_tokens" if self.base_url == OPENAI_URL else "max_tokens"] = settings.max_tokens
+        if settings.top_p is not None:
+            body["top_p"] = settings.top_p
+        if settings.seed is not None:
+            body["seed"] = settings.seed
+        if settings.stop:
+            body["stop"] = settings.stop
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        if settings.extra_body:
+            body.update(settings.extra_body)
+        return body
+
+    def _wire_tool(self, tool: ToolSpec) -> dict[str, Any]:
+        fn: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            fn["description"] = tool.description
+        if self.strict:
+            fn["parameters"], fn["strict"] = tool.parameters, True
+        else:  # outside strict mode `additionalProperties: false` is not enforced: don't pay tokens for it
+            fn["parameters"] = _loose(tool.parameters)
+        return {"type": "function", "function": fn}
+
+    async def _retrying(self, send: Any) -> Any:
+        return await call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
+                                       base_url=self.base_url, key_env="OPENAI_API_KEY")
+
+    # -- response -------------------------------------------------------------------------------
+
+    def _usage(self, raw: dict[str, Any] | None) -> Usage:
+        raw = raw or {}
+        cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        usage = Usage(requests=1, input_tokens=raw.get("prompt_tokens") or 0,
+                      output_tokens=raw.get("completion_tokens") or 0, cache_read_tokens=cached)
+        if self.price is not None:
+            usage.cost = self.price.cost(usage)
+        return usage
+
+    def _parse(self, data: dict[str, Any], *, constrained: bool) -> ModelResponse:
+        choice = (data.get("choices") or [{}])[0]
+        raw = choice.get("message") or {}
+        usage = self._usage(data.get("usage"))
+        finish = _FINISH.get(choice.get("finish_reason") or "stop", "stop")
+        if constrained:
+            message = parse_action(raw.get("content") or "")
+            finish = "tool_calls" if message.tool_calls else finish
+        else:
+            calls = tuple(
+                ToolCall(id=tc.get("id") or _new_call_id(), name=tc["function"]["name"],
+                         arguments=tc["function"].get("arguments") or "{}")
+                for tc in raw.get("tool_calls") or ()
+            )
+            message = Message.assistant(raw.get("content"), calls)
+        return ModelResponse(message=message, usage=usage, finish_reason=finish, model=data.get("model") or "")
+
+
+def _new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:16]
+
+
+def _wire_message(m: Message) -> dict[str, Any]:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content or ""}
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    return out
+
+
+def _loose(schema: dict[str, Any]) -> dict[str, Any]:
+    if schema.get("additionalProperties") is False:
+        schema = {k: v for k, v in schema.items() if k != "additionalProperties"}
+    return schema
+
+
+def _json_schema_format(name: str, schema: dict[str, Any], *, strict: bool) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+
+
+# -- constrained tool calling ------------------------------------------------------------------
+
+
+def action_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """One JSON schema whose instances are exactly the valid actions: a thought, a tool, its arguments."""
+    return {"anyOf": [
+        {"type": "object",
+         "properties": {"thought": {"type": "string"}, "tool": {"const": t.name}, "arguments": t.parameters},
+         "required": ["thought", "tool", "arguments"], "additionalProperties": False}
+        for t in tools
+    ]}
+
+
+def _catalogue(tools: Sequence[ToolSpec]) -> str:
+    lines = ["Act by replying with one JSON object: "
+             '{"thought": "<your reasoning>", "tool": "<tool name>", "arguments": {...}}. '
+             "After each action you will see its result as an observation. Available tools:"]
+    for t in tools:
+        params = json.dumps(t.parameters.get("properties", {}), separators=(",", ":"))
+        lines.append(f"- {t.name}: {t.description} Arguments: {params}")
+    return "\n".join(lines)
+
+
+def constrained_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    """The conversation with tool calls as JSON actions and tool results as observations."""
+    out: list[dict[str, Any]] = []
+    catalogue = _catalogue(tools)
+    if not messages or messages[0].role != "system":
+        out.append({"role": "system", "content": catalogue})
+    for m in messages:
+        if m.role == "system" and not out:
+            out.append({"role": "system", "content": f"{m.content}\n\n{catalogue}"})
+        elif m.role == "assistant" and m.tool_calls:
+            for c in m.tool_calls:
+                try:
+                    args: Any = json.loads(c.arguments)
+                except json.JSONDecodeError:
+                    args = c.arguments
+                action = {"thought": m.content or "", "tool": c.name, "arguments": args}
+                out.append({"role": "assistant", "content": json.dumps(action, ensure_ascii=False)})
+        elif m.role == "tool":
+            out.append({"role": "user", "content": f"Observation from {m.name}: {m.content}"})
+        else:
+            out.append({"role": m.role, "content": m.content or ""})
+    return out
+
+
+def parse_action(text: str) -> Message:
+    """A constrained reply back into an assistant message with one tool call."""
+    try:
+        action = json.loads(text)
+    except json.JSONDecodeError:
+        return Message.assistant(text)
+    if not isinstance(action, dict) or not isinstance(action.get("tool"), str):
+        return Message.assistant(text)
+    args = action.get("arguments", {})
+    call = ToolCall(id=_new_call_id(), name=action["tool"], arguments=json.dumps(args, ensure_ascii=False))
+    thought = action.get("thought")
+    return Message.assistant(thought if isinstance(thought, str) and thought else None, (call,))

@@ -1,0 +1,139 @@
+"""Retries for provider calls (tenacity), and the one error users see when they give up.
+
+Both SDKs raise the same shapes: a status error carrying the HTTP response, and a connection
+error (timeouts are a kind of it). The SDKs' own retries are turned off so this is the only
+retry layer, and it honours `Retry-After` / `retry-after-ms`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ..errors import ModelError
+
+T = TypeVar("T")
+
+MAX_RETRY_AFTER = 60.0  # never sleep longer than this on a server's word
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many attempts in all, and the exponential backoff used when no Retry-After is sent."""
+
+    attempts: int = 4
+    initial_delay: float = 0.5
+    max_delay: float = 20.0
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    # openai.APIConnectionError / anthropic.APIConnectionError (and their APITimeoutError)
+    return any(cls.__name__ == "APIConnectionError" for cls in type(exc).__mro__)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    status = _status(exc)
+    if status is not None:
+        return status in (408, 409, 429) or status >= 500
+    return _is_connection_error(exc)
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The delay the server asked for, from `retry-after-ms` or `Retry-After` (seconds or a date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return min(float(ms) / 1000.0, MAX_RETRY_AFTER)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(float(value), MAX_RETRY_AFTER)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        return max(0.0, min(parsed.timestamp() - time.time(), MAX_RETRY_AFTER))
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(exc) if exc else None
+        if asked is not None:
+            return asked
+        return min(policy.initial_delay * 2 ** (state.attempt_number - 1), policy.max_delay)
+
+    return wait
+
+
+async def call_with_retries(
+    fn: Callable[[], Awaitable[T]], *, policy: RetryPolicy, provider: str, model: str, base_url: str, key_env: str
+) -> T:
+    """Run `fn`, retrying what is worth retrying; anything that gives up becomes a `ModelError`."""
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(max(1, policy.attempts)),
+        wait=_wait(policy),
+        retry=retry_if_exception(is_retryable),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                return await fn()
+    except Exception as exc:
+        attempts = retrying.statistics.get("attempt_number", 1)
+        raise describe_failure(exc, provider=provider, model=model, base_url=base_url, key_env=key_env,
+                               attempts=attempts) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def describe_failure(
+    exc: BaseException, *, provider: str, model: str, base_url: str, key_env: str, attempts: int
+) -> ModelError | BaseException:
+    """A `ModelError` whose message says what failed and what to do about it."""
+    status = _status(exc)
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    head = f"{provider} model {model!r}"
+    if status is None and not _is_connection_error(exc):
+        return exc  # not a provider failure: let it through untouched
+    if status is None:
+        kind = "timed out" if "Timeout" in type(exc).__name__ else "could not connect"
+        fix = f"check that {base_url} is reachable (server running, network, proxy), or raise timeout="
+        return ModelError(f"{head}: {kind} to {base_url}{tried}. Fix: {fix}.", provider=provider, model=model)
+    detail = _api_message(exc)
+    fixes: dict[int, str] = {
+        400: "the request was rejected; see the provider's message above",
+        401: f"check the API key: set {key_env} or pass api_key=",
+        403: f"the key in {key_env} lacks access to this model or endpoint",
+        404: f"check the model name {model!r} and the base URL {base_url}",
+        429: "rate limited or out of quota: wait, lower concurrency, or raise max_retries",
+    }
+    fix = fixes.get(status, "the provider failed; retry later" if status >= 500 else "see the provider's message")
+    return ModelError(f"{head}: HTTP {status}{tried}: {detail}. Fix: {fix}.", provider=provider, model=model,
+                      status=status)
+
+
+def _api_message(exc: BaseException) -> str:
+    body: Any = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", "") or exc)

@@ -1,0 +1,241 @@
+"""`@tool`: a typed Python function becomes a tool a model can call.
+
+The signature is the schema: type hints (pydantic models, enums, Literals, optionals),
+`Annotated[T, "description"]` and the docstring's parameter docs describe each argument.
+Calls are validated by pydantic; what goes wrong inside a call is the caller's to report as
+an observation (see `agent.py`), never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic.fields import FieldInfo
+
+from .errors import ToolDefinitionError
+from .models.base import ToolSpec
+from .schema import drop_defaulted_nulls, strict_schema
+
+R = TypeVar("R")
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class ToolArgumentsError(ValueError):
+    """The model's arguments did not validate; the message is written for the model to read."""
+
+
+class ToolTimeout(TimeoutError):
+    """The tool ran longer than its `timeout` (distinct from a TimeoutError the tool raised itself)."""
+
+
+class Tool(Generic[R]):
+    """A callable tool: its schema (`spec`), its validated `call`, and its safety flags."""
+
+    def __init__(
+        self,
+        fn: Callable[..., R] | Callable[..., Awaitable[R]],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requires_approval: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        self.fn = fn
+        self.name = fn.__name__ if name is None else name
+        if not _NAME.fullmatch(self.name):
+            raise ToolDefinitionError(
+                f"tool name {self.name!r} is not allowed: providers accept 1-64 letters, digits, '_' or '-'. "
+                "Fix: pass name= to @tool"
+            )
+        summary, param_docs = parse_docstring(inspect.getdoc(fn) or "")
+        self.description = description if description is not None else summary
+        self.requires_approval = requires_approval
+        self.timeout = timeout
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.args_model = _args_model(fn, self.name, param_docs)
+        self.spec = ToolSpec(name=self.name, description=self.description, parameters=strict_schema(self.args_model))
+
+    def validate(self, arguments: str | dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for the function, or `ToolArgumentsError` saying what to fix."""
+        if isinstance(arguments, str):
+            try:
+                raw = json.loads(arguments or "{}")
+            except json.JSONDecodeError as e:
+                raise ToolArgumentsError(f"the arguments are not valid JSON ({e.msg}); send a JSON object") from None
+        else:
+            raw = arguments
+        if not isinstance(raw, dict):
+            raise ToolArgumentsError("the arguments must be a JSON object of parameter names to values")
+        try:
+            parsed = self.args_model.model_validate(drop_defaulted_nulls(raw, self.args_model))
+        except ValidationError as e:
+            raise ToolArgumentsError(format_validation_error(e)) from None
+        return {name: getattr(parsed, name) for name in self.args_model.model_fields}
+
+    async def call(self, arguments: str | dict[str, Any]) -> R:
+        """Validate, then run (sync functions in a worker thread), within `timeout` if set."""
+        kwargs = self.validate(arguments)
+        if self.is_async:
+            coro = self.fn(**kwargs)
+        else:
+            coro = asyncio.to_thread(functools.partial(self.fn, **kwargs))
+        if self.timeout is None:
+            return await coro  # type: ignore[no-any-return]
+        task = asyncio.ensure_future(coro)
+        done, _ = await asyncio.wait([task], timeout=self.timeout)
+        if not done:
+            task.cancel()
+            raise ToolTimeout(f"{self.name} timed out after {self.timeout} s")
+        return task.result()  # type: ignore[no-any-return]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calling a tool directly calls the function, so decorated functions stay usable."""
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Tool {self.name}>"
+
+
+@overload
+def tool(fn: Callable[..., R], /) -> Tool[R]: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_approval: bool = False,
+    timeout: float | None = None,
+) -> Callable[[Callable[..., R]], Tool[R]]: ...
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_approval: bool = False,
+    timeout: float | None = None,
+) -> Tool[Any] | Callable[[Callable[..., Any]], Tool[Any]]:
+    """Make a tool of a function: `@tool` or `@tool(requires_approval=True, timeout=30)`."""
+
+    def wrap(f: Callable[..., Any]) -> Tool[Any]:
+        return Tool(f, name=name, description=description, requires_approval=requires_approval, timeout=timeout)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def as_tool(obj: Tool[Any] | Callable[..., Any]) -> Tool[Any]:
+    """A `Tool`, wrapping a plain function if need be."""
+    return obj if isinstance(obj, Tool) else Tool(obj)
+
+
+def to_observation(value: Any) -> str:
+    """A tool's return value as the text the model reads."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def format_validation_error(error: ValidationError) -> str:
+    parts: list[str] = []
+    for e in error.errors(include_url=False):
+        where = ".".join(str(p) for p in e["loc"]) or "(arguments)"
+        parts.append(f"{where}: {e['msg']}")
+    return "; ".join(parts)
+
+
+# -- signature -> pydantic model ---------------------------------------------------------------
+
+
+def _args_model(fn: Callable[..., Any], tool_name: str, param_docs: dict[str, str]) -> type[BaseModel]:
+    try:
+        hints = get_type_hints(fn, include_extras=True)
+    except Exception as e:  # an annotation that does not resolve
+        raise ToolDefinitionError(f"tool {tool_name!r}: cannot resolve its type hints ({e}). "
+                                  "Fix: import every type its signature names") from e
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: parameter *{param.name} cannot be described to a model. "
+                "Fix: list the arguments it takes as named parameters"
+            )
+        if param.name not in hints:
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: parameter {param.name!r} has no type hint. "
+                f"Fix: annotate it, e.g. `{param.name}: str`"
+            )
+        annotation = hints[param.name]
+        description = param_docs.get(param.name)
+        if get_origin(annotation) is Annotated:
+            base, *extras = get_args(annotation)
+            texts = [x for x in extras if isinstance(x, str)]
+            if texts:
+                description = texts[0]
+                others = [x for x in extras if not isinstance(x, str)]
+                annotation = Annotated[tuple([base, *others])] if others else base  # type: ignore[valid-type]
+        default = ... if param.default is param.empty else param.default
+        described = {"description": description} if description is not None else {}
+        fields[param.name] = (annotation, FieldInfo(default=default, **described))
+    try:
+        return create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+    except Exception as e:
+        raise ToolDefinitionError(f"tool {tool_name!r}: its parameters cannot become a schema ({e})") from e
+
+
+_SECTION = re.compile(r"^(Args|Arguments|Parameters|Params|Returns?|Raises|Yields|Examples?|Notes?):?$")
+_ENTRY = re.compile(r"^(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+_SPHINX = re.compile(r"^:param\s+(?:[^:]+\s+)?(\w+):\s*(.*)$")
+
+
+def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """The summary, and parameter descriptions from Google, NumPy or Sphinx style docs."""
+    summary: list[str] = []
+    params: dict[str, str] = {}
+    lines = doc.splitlines()
+    section: str | None = None  # None (summary), "params", "numpy-params", "other"
+    entry_indent: int | None = None
+    current: str | None = None
+    for i, line in enumerate(lines):
+        text = line.strip()
+        indent = len(line) - len(line.lstrip())
+        sphinx = _SPHINX.match(text)
+        header = _SECTION.match(text)
+        if sphinx:
+            section, current = "sphinx", sphinx.group(1)
+            params[current] = sphinx.group(2)
+        elif text.startswith(":"):
+            section, current = "other", None
+        elif header:
+            numpy = i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}
+            is_params = header.group(1) in ("Args", "Arguments", "Parameters", "Params")
+            section = ("numpy-params" if numpy else "params") if is_params else "other"
+            entry_indent, current = None, None
+        elif set(text) == {"-"}:
+            continue
+        elif section is None:
+            summary.append(line)
+        elif section in ("params", "numpy-params") and text:
+            entry = _ENTRY.match(text)
+            if entry and (entry_indent is None or indent <= entry_indent):
+                entry_indent, current = indent, entry.group(1)
+                params[current] = "" if section == "numpy-params" else entry.group(2)
+            elif current:
+                params[current] = f"{params[current]} {text}".strip()
+        elif section == "sphinx" and current and text:
+            params[current] = f"{params[current]} {text}".strip()
+    return "\n".join(summary).strip(), params

@@ -1,0 +1,36 @@
+"""Model selection shared by the examples: a real provider when one is configured.
+
+--model provider:name         e.g. openai:gpt-4o-mini, anthropic:claude-haiku-4-5
+--base-url URL                an OpenAI-compatible server, e.g. llama-server on http://127.0.0.1:8080/v1
+--constrained                 grammar-constrained tool calls, for small local models
+Environment: AGENTFLOW_MODEL, OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from agentflow import Model, get_model
+from agentflow.models.defaults import default_model
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--model", default=os.environ.get("AGENTFLOW_MODEL"), help="provider:model")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (sets OPENAI_BASE_URL)")
+    p.add_argument("--constrained", action="store_true", help="grammar-constrained tool calls (small local models)")
+    return p
+
+
+def model_from(args: argparse.Namespace) -> Model:
+    """The model the command line or the environment names; ConfigError explains when there is none."""
+    if args.base_url:
+        os.environ["OPENAI_BASE_URL"] = args.base_url
+        name = args.model or "openai:local"
+    else:
+        name = args.model
+    if name is None:
+        return default_model()
+    options = {"tool_calling": "constrained"} if args.constrained and name.startswith("openai:") else {}
+    return get_model(name, **options)
