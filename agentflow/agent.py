@@ -34,7 +34,8 @@ class _Stop(Exception):
     """Leaves the loop: a limit was reached (the one place limits end a run)."""
 
     def __init__(self, reason: StopReason, detail: str) -> None:
-        self.reason, self.detail = reason, detail
+        self.reason: StopReason = reason
+        self.detail = detail
 
 
 class Agent(Generic[T]):
@@ -44,9 +45,39 @@ class Agent(Generic[T]):
     output): `finish` is then not offered, which saves its schema in every request."""
 
     @overload
-    def __init__(self: Agent[str], name: str = ..., instructions: str = ..., *, tools: Sequence[Tool[Any] | Callable[..., Any]] = ..., output: None = ..., model: str | Model | None = ..., max_steps: int | None = ..., limits: Limits | None = ..., settings: ModelSettings | None = ..., approve: Approver | None = ..., max_output_retries: int = ..., description: str = ..., ends_with: EndsWith = ...) -> None: ...  # noqa: E501
+    def __init__(
+        self: Agent[str],
+        name: str = ...,
+        instructions: str = ...,
+        *,
+        tools: Sequence[Tool[Any] | Callable[..., Any]] = ...,
+        output: None = ...,
+        model: str | Model | None = ...,
+        max_steps: int | None = ...,
+        limits: Limits | None = ...,
+        settings: ModelSettings | None = ...,
+        approve: Approver | None = ...,
+        max_output_retries: int = ...,
+        description: str = ...,
+        ends_with: EndsWith = ...,
+    ) -> None: ...
     @overload
-    def __init__(self, name: str = ..., instructions: str = ..., *, tools: Sequence[Tool[Any] | Callable[..., Any]] = ..., output: type[T], model: str | Model | None = ..., max_steps: int | None = ..., limits: Limits | None = ..., settings: ModelSettings | None = ..., approve: Approver | None = ..., max_output_retries: int = ..., description: str = ..., ends_with: EndsWith = ...) -> None: ...  # noqa: E501
+    def __init__(
+        self,
+        name: str = ...,
+        instructions: str = ...,
+        *,
+        tools: Sequence[Tool[Any] | Callable[..., Any]] = ...,
+        output: type[T],
+        model: str | Model | None = ...,
+        max_steps: int | None = ...,
+        limits: Limits | None = ...,
+        settings: ModelSettings | None = ...,
+        approve: Approver | None = ...,
+        max_output_retries: int = ...,
+        description: str = ...,
+        ends_with: EndsWith = ...,
+    ) -> None: ...
     def __init__(
         self,
         name: str = "agent",
@@ -176,7 +207,7 @@ class _Run(Generic[T]):
             raise _Stop(*hit)
         agent = self.agent
         self.budget.count_step()
-        request = lambda: agent.model.request(self.messages, tools=agent._specs,  # noqa: E731
+        request = lambda: agent.model.request(self.messages, tools=agent._specs,
                                               settings=agent.settings)
         response = await self.within_time(
             self.runner.step(f"{self.path}/model/{len(self.history)}", request, ModelResponse))
@@ -235,7 +266,7 @@ class _Run(Generic[T]):
             return await awaitable
         try:
             return await asyncio.wait_for(awaitable, max(left, 0.0))
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise _Stop("max_time", "the wall-time limit was reached during a step") from None
 
     def check_output_failures(self) -> None:

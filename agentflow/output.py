@@ -5,6 +5,7 @@ int, list[...], a dataclass) is wrapped as a single `answer` parameter."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any, Generic, TypeVar, cast
 
@@ -22,7 +23,7 @@ FINISH = "finish"
 class OutputSchema(Generic[T]):
     def __init__(self, output_type: type[T]) -> None:
         self.type = output_type
-        self.wrapped = not (isinstance(output_type, type) and issubclass(output_type, BaseModel))
+        self.wrapped = not (inspect.isclass(output_type) and issubclass(output_type, BaseModel))
         if self.wrapped:
             self.model: type[BaseModel] = create_model("finish_arguments", __config__=ConfigDict(extra="forbid"),
                                                        answer=(output_type, ...))
@@ -48,7 +49,8 @@ class OutputSchema(Generic[T]):
         known = {name for name, f in self.model.model_fields.items() for name in (name, f.alias) if name}
         unknown = sorted(set(cast(dict[str, Any], raw)) - known)
         if unknown:  # the schema says additionalProperties: false; a misspelt field must not vanish
-            raise ToolArgumentsError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}")
+            raise ToolArgumentsError(
+                f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}")
         try:
             value = self.model.model_validate(drop_defaulted_nulls(cast(dict[str, Any], raw), self.model))
         except ValidationError as e:

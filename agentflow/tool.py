@@ -15,7 +15,7 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin, get_type_hints, overload
+from typing import Annotated, Any, Generic, TypeVar, cast, get_args, get_origin, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
@@ -89,7 +89,7 @@ class Tool(Generic[R]):
             coro = asyncio.to_thread(functools.partial(self.fn, **kwargs))
         if self.timeout is None:
             return await coro  # type: ignore[no-any-return]
-        task = asyncio.ensure_future(coro)
+        task = asyncio.ensure_future(cast(Awaitable[R], coro))
         done, _ = await asyncio.wait([task], timeout=self.timeout)
         if not done:
             task.cancel()
@@ -189,8 +189,10 @@ def _args_model(fn: Callable[..., Any], tool_name: str, param_docs: dict[str, st
                 others = [x for x in extras if not isinstance(x, str)]
                 annotation = Annotated[tuple([base, *others])] if others else base  # type: ignore[valid-type]
         default = ... if param.default is param.empty else param.default
-        described = {"description": description} if description is not None else {}
-        fields[param.name] = (annotation, FieldInfo(default=default, **described))
+        # description=None would override a Field(description=...) given inside Annotated
+        info = FieldInfo(default=default) if description is None else \
+            FieldInfo(default=default, description=description)
+        fields[param.name] = (annotation, info)
     try:
         return create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
     except Exception as e:
@@ -217,7 +219,7 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
         header = _SECTION.match(text)
         if sphinx:
             section, current = "sphinx", sphinx.group(1)
-            params[current] = sphinx.group(2)
+            params[sphinx.group(1)] = sphinx.group(2)
         elif text.startswith(":"):
             section, current = "other", None
         elif header:
@@ -232,8 +234,9 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
         elif section in ("params", "numpy-params") and text:
             entry = _ENTRY.match(text)
             if entry and (entry_indent is None or indent <= entry_indent):
-                entry_indent, current = indent, entry.group(1)
-                params[current] = "" if section == "numpy-params" else entry.group(2)
+                entry_indent, name = indent, entry.group(1)
+                params[name] = "" if section == "numpy-params" else entry.group(2)
+                current = name
             elif current:
                 params[current] = f"{params[current]} {text}".strip()
         elif section == "sphinx" and current and text:

@@ -3,15 +3,14 @@
 Runs with the project's own python; the harness puts its `_common` and `scenarios` modules on
 PYTHONPATH. See benchmarks/README.md for the command.
 """
-import _common  # noqa: F401  (must be first: starts the import clock)
-
 import os
+
+import _common
+import scenarios as S
 
 import agentflow
 from agentflow import Agent, tool
 from agentflow.models.openai import OpenAIModel
-
-import scenarios as S
 
 
 @tool(name=S.LOOKUP_TOOL_NAME, description=S.LOOKUP_TOOL_DESCRIPTION)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 
 from _setup import model_from, parser
+from agentflow.tools import calculator
 
 from agentflow import Agent, ConfigError
-from agentflow.tools import calculator
 
 
 def main() -> int:

@@ -38,7 +38,7 @@ class Report(BaseModel):
     per_file: dict[str, int]
 
 
-def stand_in(info: RequestInfo):  # noqa: ANN201 - a scripted "model" for machines with no model configured
+def stand_in(info: RequestInfo):
     observations = [m for m in info.messages if m.role == "tool"]
     if not observations:
         return call("list_files", pattern="*.py")

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from agentflow import Agent, get_model, tool
 from agentflow.tools import calculator
+
+from agentflow import Agent, get_model, tool
 
 WEATHER = {"oslo": "-3C, snow", "rome": "24C, sunny", "lima": "19C, cloudy"}
 CAPITALS = {"japan": "Tokyo", "france": "Paris", "kenya": "Nairobi"}

@@ -40,15 +40,18 @@ async def test_text_reply_system_and_usage(llm_server: LLMServer) -> None:
 
 
 async def test_parallel_tool_use_and_results_merge_into_one_user_turn(llm_server: LLMServer) -> None:
-    llm_server.add(anthropic_reply("Checking.", [("t1", "weather", {"city": "Oslo"}), ("t2", "weather", {"city": "Rome"})]),
+    llm_server.add(anthropic_reply("Checking.", [("t1", "weather", {"city": "Oslo"}),
+                                                 ("t2", "weather", {"city": "Rome"})]),
                    anthropic_reply("Cold and warm."))
     m = model(llm_server)
-    first = await m.request([Message.user("weather?")], tools=[WEATHER], settings=ModelSettings(tool_choice="required"))
+    first = await m.request([Message.user("weather?")], tools=[WEATHER],
+                            settings=ModelSettings(tool_choice="required"))
     calls = first.message.tool_calls
     assert [c.parsed_arguments()["city"] for c in calls] == ["Oslo", "Rome"]
     assert first.finish_reason == "tool_calls" and first.message.content == "Checking."
     body = llm_server.requests[0].body
-    assert body["tools"] == [{"name": "weather", "description": "Weather in a city.", "input_schema": WEATHER.parameters}]
+    assert body["tools"] == [{"name": "weather", "description": "Weather in a city.",
+                              "input_schema": WEATHER.parameters}]
     assert body["tool_choice"] == {"type": "any"}
     await m.request([Message.user("weather?"), first.message, Message.tool(calls[0], "-3C"),
                      Message.tool(calls[1], "24C")], tools=[WEATHER])

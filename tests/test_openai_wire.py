@@ -7,7 +7,17 @@ import time
 
 import pytest
 
-from agentflow import Agent, ConfigError, Message, ModelError, TextDelta, ToolCall, ToolCallDelta, get_model, tool
+from agentflow import (
+    Agent,
+    ConfigError,
+    Message,
+    ModelError,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    get_model,
+    tool,
+)
 from agentflow.models import ModelSettings, OutputSpec, RetryPolicy, ToolSpec
 from agentflow.models.openai import OpenAIModel
 from tests.llm_server import LLMServer, Reply, error_reply, openai_reply

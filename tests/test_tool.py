@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 import pytest
 from openai.lib._pydantic import _ensure_strict_json_schema
@@ -107,7 +107,7 @@ class Order(BaseModel):
 
     items: list[Item]
     shipping: Address = Field(description="Where to ship the order")
-    billing: Optional[Address] = Field(None, description="Billing address, if different")
+    billing: Address | None = Field(None, description="Billing address, if different")
     priority: Priority = Priority.LOW
     note: Literal["gift", "normal"] = "normal"
 
@@ -133,7 +133,7 @@ def place_order(order: Order, dry_run: bool = False) -> str:
 
 
 @tool
-def ship(items: list[Item], to: Annotated[Address, "The destination"], express: Optional[bool] = None) -> str:
+def ship(items: list[Item], to: Annotated[Address, "The destination"], express: bool | None = None) -> str:
     """Ship items."""
     return "shipped"
 
@@ -148,7 +148,7 @@ def paint(color: Color, shade: Annotated[Color, "Accent colour"] = Color.GREEN,
 
 @tool
 def search(query: str, limit: int = 10, tags: list[str] = [], since: str | None = None,  # noqa: B006
-           exact: Optional[int] = None) -> list[str]:
+           exact: int | None = None) -> list[str]:
     """Search things."""
     return []
 
@@ -434,7 +434,7 @@ def test_enum_and_literal_params() -> None:
 
 def test_optional_params_are_nullable_and_required() -> None:
     @tool
-    def f(a: Optional[int], b: int | None = None) -> str:
+    def f(a: int | None, b: int | None = None) -> str:
         return f"{a}-{b}"
 
     props = f.spec.parameters["properties"]
@@ -550,7 +550,7 @@ def test_tool_name_with_trailing_newline_is_rejected() -> None:
 
 
 def test_unresolvable_type_hint_is_a_definition_error() -> None:
-    def f(a: "NoSuchType") -> int:  # type: ignore[name-defined]  # noqa: F821
+    def f(a: NoSuchType) -> int:  # type: ignore[name-defined]  # noqa: F821
         return 0
 
     with pytest.raises(ToolDefinitionError, match="cannot resolve"):

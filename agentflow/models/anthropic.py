@@ -12,7 +12,16 @@ import httpx2
 from anthropic import AsyncAnthropic
 
 from ..errors import ConfigError
-from ..messages import FinishReason, Message, ModelResponse, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
+from ..messages import (
+    FinishReason,
+    Message,
+    ModelResponse,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from ._http import ClientPerLoop, dumps
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,13 +21,12 @@ from .base import Model, ModelSettings, OutputSpec, ToolSpec
 Reply = str | ToolCall | list[ToolCall] | Message | ModelResponse
 
 
+_ids = itertools.count(1)
+
+
 def call(name: str, /, **arguments: Any) -> ToolCall:
     """A tool call for a scripted reply: `call("finish", answer="391")`."""
-    call.counter += 1
-    return ToolCall(id=f"call_{call.counter}", name=name, arguments=json.dumps(arguments))
-
-
-call.counter = 0  # type: ignore[attr-defined]
+    return ToolCall(id=f"call_{next(_ids)}", name=name, arguments=json.dumps(arguments))
 
 
 @dataclass
