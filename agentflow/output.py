@@ -6,14 +6,13 @@ int, list[...], a dataclass) is wrapped as a single `answer` parameter."""
 from __future__ import annotations
 
 import inspect
-import json
 from typing import Any, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 
 from .models.base import OutputSpec, ToolSpec
-from .schema import drop_defaulted_nulls, strict_schema
-from .tool import ToolArgumentsError, format_validation_error
+from .schema import strict_schema
+from .tool import validate_arguments
 
 T = TypeVar("T")
 
@@ -40,19 +39,5 @@ class OutputSchema(Generic[T]):
 
     def validate(self, arguments: str | dict[str, Any]) -> T:
         """The typed value, or `ToolArgumentsError` saying what to fix."""
-        try:
-            raw = json.loads(arguments or "{}") if isinstance(arguments, str) else arguments
-        except json.JSONDecodeError as e:
-            raise ToolArgumentsError(f"the arguments are not valid JSON ({e.msg}); send a JSON object") from None
-        if not isinstance(raw, dict):
-            raise ToolArgumentsError("the arguments must be a JSON object")
-        known = {name for name, f in self.model.model_fields.items() for name in (name, f.alias) if name}
-        unknown = sorted(set(cast(dict[str, Any], raw)) - known)
-        if unknown:  # the schema says additionalProperties: false; a misspelt field must not vanish
-            raise ToolArgumentsError(
-                f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}")
-        try:
-            value = self.model.model_validate(drop_defaulted_nulls(cast(dict[str, Any], raw), self.model))
-        except ValidationError as e:
-            raise ToolArgumentsError(format_validation_error(e)) from None
+        value = validate_arguments(arguments, self.model)
         return cast(T, value.answer if self.wrapped else value)  # type: ignore[attr-defined]

@@ -65,19 +65,7 @@ class Tool(Generic[R]):
 
     def validate(self, arguments: str | dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the function, or `ToolArgumentsError` saying what to fix."""
-        if isinstance(arguments, str):
-            try:
-                raw = json.loads(arguments or "{}")
-            except json.JSONDecodeError as e:
-                raise ToolArgumentsError(f"the arguments are not valid JSON ({e.msg}); send a JSON object") from None
-        else:
-            raw = arguments
-        if not isinstance(raw, dict):
-            raise ToolArgumentsError("the arguments must be a JSON object of parameter names to values")
-        try:
-            parsed = self.args_model.model_validate(drop_defaulted_nulls(raw, self.args_model))
-        except ValidationError as e:
-            raise ToolArgumentsError(format_validation_error(e)) from None
+        parsed = validate_arguments(arguments, self.args_model)
         return {name: getattr(parsed, name) for name in self.args_model.model_fields}
 
     async def call(self, arguments: str | dict[str, Any]) -> R:
@@ -148,6 +136,29 @@ def to_observation(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return str(value)
+
+
+def validate_arguments(arguments: str | dict[str, Any], model: type[BaseModel]) -> BaseModel:
+    """The model's arguments (JSON text or a dict) validated against `model`; the error message of
+    `ToolArgumentsError` is written for the model to read and act on."""
+    if isinstance(arguments, str):
+        try:
+            raw = json.loads(arguments or "{}")
+        except json.JSONDecodeError as e:
+            raise ToolArgumentsError(f"the arguments are not valid JSON ({e.msg}); send a JSON object") from None
+    else:
+        raw = arguments
+    if not isinstance(raw, dict):
+        raise ToolArgumentsError("the arguments must be a JSON object of parameter names to values")
+    raw = cast(dict[str, Any], raw)
+    known = {key for name, f in model.model_fields.items() for key in (name, f.alias) if key}
+    unknown = sorted(set(raw) - known)
+    if unknown:  # the schema says additionalProperties: false; a misspelt field must not vanish
+        raise ToolArgumentsError(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(sorted(known))}")
+    try:
+        return model.model_validate(drop_defaulted_nulls(raw, model))
+    except ValidationError as e:
+        raise ToolArgumentsError(format_validation_error(e)) from None
 
 
 def format_validation_error(error: ValidationError) -> str:
