@@ -61,7 +61,7 @@ def _eval(node: ast.AST) -> float | int:
 
 
 @tool
-def calculator(expression: Annotated[str, "an arithmetic expression, e.g. (15-3)*4 or sqrt(2)"]) -> str:
+def calculator(expression: Annotated[str, "the expression to evaluate: numbers, + - * / ** and parentheses"]) -> str:
     """Evaluate an arithmetic expression exactly and return the result."""
     value = evaluate(expression)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:

@@ -286,14 +286,26 @@ def action_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
     ]}
 
 
+def _describe(schema: dict[str, Any]) -> str:
+    """A parameter schema as a short phrase; small models copy raw JSON schema as a value."""
+    kinds = [v.get("type") or ("one of " + "/".join(map(str, v["enum"])) if "enum" in v else "value")
+             for v in schema.get("anyOf", [schema]) if v.get("type") != "null"]
+    text = " or ".join(str(k) for k in kinds) or "value"
+    return f"{text}, {schema['description']}" if schema.get("description") else text
+
+
 def _catalogue(tools: Sequence[ToolSpec]) -> str:
     lines = ["Act by replying with one JSON object: "
              '{"thought": "<your reasoning>", "tool": "<tool name>", "arguments": {...}}. '
-             "After each action you will see its result as an observation. Available tools:"]
+             "After each action you see its result as an observation. Available tools:"]
     for t in tools:
-        params = json.dumps(t.parameters.get("properties", {}), separators=(",", ":"))
-        lines.append(f"- {t.name}: {t.description} Arguments: {params}")
+        props: dict[str, Any] = t.parameters.get("properties", {})
+        args = "; ".join(f"{name} ({_describe(p)})" for name, p in props.items()) or "none"
+        lines.append(f"- {t.name}: {t.description} Arguments: {args}")
     return "\n".join(lines)
+
+
+_NEXT = "If this gives you the answer, call finish with it; otherwise take the next action."
 
 
 def constrained_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
@@ -314,7 +326,7 @@ def constrained_messages(messages: Sequence[Message], tools: Sequence[ToolSpec])
                 action = {"thought": m.content or "", "tool": c.name, "arguments": args}
                 out.append({"role": "assistant", "content": json.dumps(action, ensure_ascii=False)})
         elif m.role == "tool":
-            out.append({"role": "user", "content": f"Observation from {m.name}: {m.content}"})
+            out.append({"role": "user", "content": f"Observation from {m.name}: {m.content}\n{_NEXT}"})
         else:
             out.append({"role": m.role, "content": m.content or ""})
     return out
