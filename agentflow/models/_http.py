@@ -10,29 +10,58 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Generic, Protocol, TypeVar
 
-C = TypeVar("C")
+
+def aiohttp_available() -> bool:
+    """The SDKs' aiohttp transport (their `[aiohttp]` extra) avoids httpcore's connection-pool
+    bookkeeping, which scans every connection on every request and dominated CPU with hundreds
+    of requests in flight."""
+    try:
+        import aiohttp  # noqa: F401  # pyright: ignore[reportUnusedImport]
+    except ImportError:
+        return False
+    return True
 
 
 def dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+async def _close_at_loop_end(client: _Closable) -> AsyncIterator[None]:
+    # A suspended async generator is finalized by the loop's shutdown_asyncgens(), which
+    # asyncio.run() calls before closing the loop: the one hook for "this loop is ending".
+    try:
+        yield
+    finally:
+        await client.close()
+
+
 class ClientPerLoop(Generic[C]):
-    """An SDK client for the running event loop.
+    """An SDK client for the running event loop, closed when that loop shuts down.
 
     An SDK client's connection pool belongs to the loop that first used it; sharing one client
     across `asyncio.run` calls (e.g. repeated `run_sync`) fails with 'Event loop is closed'."""
 
     def __init__(self, factory: Callable[[], C]) -> None:
         self._factory = factory
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[C, AsyncIterator[None]]] = \
+            weakref.WeakKeyDictionary()
 
     def get(self) -> C:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = self._factory()
-        return client
+        entry = self._clients.get(loop)
+        if entry is None:
+            client = self._factory()
+            closer = _close_at_loop_end(client)
+            loop.create_task(anext(closer))  # type: ignore[arg-type]
+            entry = self._clients[loop] = (client, closer)
+        return entry[0]

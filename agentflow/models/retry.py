@@ -114,7 +114,9 @@ def describe_failure(
     if status is None and not _is_connection_error(exc):
         return exc  # not a provider failure: let it through untouched
     if status is None:
-        kind = "timed out" if "Timeout" in type(exc).__name__ else "could not connect"
+        cause = str(exc.__cause__ or "")  # the transport's own words: the SDK's class can mislead
+        refused = any(w in cause for w in ("Cannot connect", "Connect call failed", "refused", "All connection"))
+        kind = "timed out" if "Timeout" in type(exc).__name__ and not refused else "could not connect"
         fix = f"check that {base_url} is reachable (server running, network, proxy), or raise timeout="
         return ModelError(f"{head}: {kind} to {base_url}{tried}. Fix: {fix}.", provider=provider, model=model)
     detail = _api_message(exc)
