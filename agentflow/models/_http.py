@@ -1,5 +1,9 @@
 """What the two SDK adapters share: one SDK client per event loop, JSON bodies built by hand.
 
+Requests go over the SDKs' own aiohttp transport (their `[aiohttp]` extra, a dependency of
+agentflow): httpcore's default pool scans every connection on every request, which dominated
+CPU with hundreds of requests in flight.
+
 The SDKs' typed `create()` walks every message against its TypedDicts on every call (about
 7 ms of CPU per call in our benchmark). We build the JSON body ourselves and send it through the
 SDK's low-level `post()`, which keeps its auth, base URL, headers and error types.
@@ -12,17 +16,6 @@ import json
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, Protocol, TypeVar
-
-
-def aiohttp_available() -> bool:
-    """The SDKs' aiohttp transport (their `[aiohttp]` extra) avoids httpcore's connection-pool
-    bookkeeping, which scans every connection on every request and dominated CPU with hundreds
-    of requests in flight."""
-    try:
-        import aiohttp  # noqa: F401  # pyright: ignore[reportUnusedImport]
-    except ImportError:
-        return False
-    return True
 
 
 def dumps(body: dict[str, Any]) -> bytes:

@@ -22,7 +22,7 @@ from ..messages import (
     ToolCallDelta,
     Usage,
 )
-from ._http import ClientPerLoop, aiohttp_available, dumps
+from ._http import ClientPerLoop, dumps
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price
 from .retry import RetryPolicy, call_with_retries
@@ -63,11 +63,9 @@ class AnthropicModel(Model):
         self.settings = settings or ModelSettings()
         self.retry = retry or RetryPolicy()
         self.price = prices or find_price(self.name)
-        aiohttp = aiohttp_available()
         self._clients = ClientPerLoop(
             lambda: AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
-                                http_client=anthropic.DefaultAioHttpClient() if aiohttp else None,
-                                   default_headers=headers)
+                                   http_client=anthropic.DefaultAioHttpClient(), default_headers=headers)
         )
         self._headers = {"Content-Type": "application/json"}
 

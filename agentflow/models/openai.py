@@ -28,7 +28,7 @@ from ..messages import (
     ToolCallDelta,
     Usage,
 )
-from ._http import ClientPerLoop, aiohttp_available, dumps
+from ._http import ClientPerLoop, dumps
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price
 from .retry import RetryPolicy, call_with_retries
@@ -78,11 +78,9 @@ class OpenAIModel(Model):
         self.settings = settings or ModelSettings()
         self.retry = retry or RetryPolicy()
         self.price = prices or find_price(self.name)
-        aiohttp = aiohttp_available()
         self._clients = ClientPerLoop(
             lambda: AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
-                                http_client=openai.DefaultAioHttpClient() if aiohttp else None,
-                                default_headers=headers)
+                                http_client=openai.DefaultAioHttpClient(), default_headers=headers)
         )
         self._headers = {"Content-Type": "application/json"}
 

@@ -114,8 +114,9 @@ def describe_failure(
     if status is None and not _is_connection_error(exc):
         return exc  # not a provider failure: let it through untouched
     if status is None:
-        cause = str(exc.__cause__ or "")  # the transport's own words: the SDK's class can mislead
-        refused = any(w in cause for w in ("Cannot connect", "Connect call failed", "refused", "All connection"))
+        # The SDKs' aiohttp transport reports a refused connection as a timeout: trust the OS error
+        # at the root of the chain over the SDK's class.
+        refused = any(isinstance(e, OSError) and not isinstance(e, TimeoutError) for e in _causes(exc))
         kind = "timed out" if "Timeout" in type(exc).__name__ and not refused else "could not connect"
         fix = f"check that {base_url} is reachable (server running, network, proxy), or raise timeout="
         return ModelError(f"{head}: {kind} to {base_url}{tried}. Fix: {fix}.", provider=provider, model=model)
@@ -130,6 +131,15 @@ def describe_failure(
     fix = fixes.get(status, "the provider failed; retry later" if status >= 500 else "see the provider's message")
     return ModelError(f"{head}: HTTP {status}{tried}: {detail}. Fix: {fix}.", provider=provider, model=model,
                       status=status)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    cause = exc.__cause__
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
 
 
 def _api_message(exc: BaseException) -> str:
