@@ -12,26 +12,32 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
+from .delegation import AgentTool, DelegationGuard, LoopDetected
 from .errors import ConfigError, OutputValidationError
+from .events import Emit, Event, RunFinished, RunStarted
 from .limits import Budget, Limits
 from .messages import Message, ModelResponse, ToolCall
 from .models import Model, ModelSettings, get_model
+from .models.base import ToolSpec
 from .models.defaults import default_model
 from .output import FINISH, OutputSchema
-from .result import ModelStep, RunResult, Step, StopReason, ToolStep
+from .result import ModelStep, RunResult, StopReason, ToolStep
 from .runner import DEFAULT_RUNNER, StepRunner
-from .tool import Tool, ToolArgumentsError, ToolTimeout, as_tool, to_observation
+from .scope import Scope, current_scope, entered
+from .tool import Tool, ToolArgumentsError, ToolError, ToolTimeout, as_tool, to_observation
 
 T = TypeVar("T")
+R = TypeVar("R")
 EndsWith = Literal["finish", "text"]
 Approver = Callable[[ToolCall, Tool[Any]], bool | Awaitable[bool]]
+Validator = Callable[[Any], object]
 
 NUDGE = "You replied without calling a tool. Call `finish` with the final answer if the task is done; " \
         "otherwise call one of your tools."
 
 
 class _Stop(Exception):
-    """Leaves the loop: a limit was reached (the one place limits end a run)."""
+    """Leaves the loop: a limit or the loop guard ended the run (the one place they do)."""
 
     def __init__(self, reason: StopReason, detail: str) -> None:
         self.reason: StopReason = reason
@@ -41,8 +47,12 @@ class _Stop(Exception):
 class Agent(Generic[T]):
     """A task agent. `output` is the type `finish` must produce (`str` by default).
 
-    `ends_with="text"` makes a plain text reply the answer (for chat-style agents with a `str`
-    output): `finish` is then not offered, which saves its schema in every request."""
+    `tools` may hold other agents: each becomes a tool that delegates a task to it (see
+    `as_tool`). `max_steps` bounds this agent's own model calls; `limits` bound the run's whole
+    subtree of agents. `validator` checks a `finish` value beyond its type: raise ValueError with
+    a message for the model. `ends_with="text"` makes a plain text reply the answer (for
+    chat-style agents with a `str` output): `finish` is then not offered, which saves its schema
+    in every request."""
 
     @overload
     def __init__(
@@ -50,13 +60,14 @@ class Agent(Generic[T]):
         name: str = ...,
         instructions: str = ...,
         *,
-        tools: Sequence[Tool[Any] | Callable[..., Any]] = ...,
+        tools: Sequence[Tool[Any] | Callable[..., Any] | Agent[Any]] = ...,
         output: None = ...,
         model: str | Model | None = ...,
         max_steps: int | None = ...,
         limits: Limits | None = ...,
         settings: ModelSettings | None = ...,
         approve: Approver | None = ...,
+        validator: Validator | None = ...,
         max_output_retries: int = ...,
         description: str = ...,
         ends_with: EndsWith = ...,
@@ -67,13 +78,14 @@ class Agent(Generic[T]):
         name: str = ...,
         instructions: str = ...,
         *,
-        tools: Sequence[Tool[Any] | Callable[..., Any]] = ...,
+        tools: Sequence[Tool[Any] | Callable[..., Any] | Agent[Any]] = ...,
         output: type[T],
         model: str | Model | None = ...,
         max_steps: int | None = ...,
         limits: Limits | None = ...,
         settings: ModelSettings | None = ...,
         approve: Approver | None = ...,
+        validator: Validator | None = ...,
         max_output_retries: int = ...,
         description: str = ...,
         ends_with: EndsWith = ...,
@@ -83,13 +95,14 @@ class Agent(Generic[T]):
         name: str = "agent",
         instructions: str = "",
         *,
-        tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
+        tools: Sequence[Tool[Any] | Callable[..., Any] | Agent[Any]] = (),
         output: type[Any] | None = None,
         model: str | Model | None = None,
         max_steps: int | None = 30,
         limits: Limits | None = None,
         settings: ModelSettings | None = None,
         approve: Approver | None = None,
+        validator: Validator | None = None,
         max_output_retries: int = 3,
         description: str = "",
         ends_with: EndsWith = "finish",
@@ -97,7 +110,7 @@ class Agent(Generic[T]):
         self.name = name
         self.instructions = instructions
         self.description = description or instructions.split("\n", 1)[0]
-        self.tools = {t.name: t for t in map(as_tool, tools)}
+        self.tools = {t.name: t for t in (x.as_tool() if isinstance(x, Agent) else as_tool(x) for x in tools)}
         if FINISH in self.tools:
             raise ConfigError(f"agent {name!r}: a tool may not be called {FINISH!r}; that name ends the task")
         if ends_with not in ("finish", "text") or (ends_with == "text" and output not in (None, str)):
@@ -106,11 +119,11 @@ class Agent(Generic[T]):
         self.ends_with: EndsWith = ends_with
         self.output = OutputSchema[Any](output or str)
         self._model = model
-        base = limits or Limits()
-        self.limits = base if max_steps is None or base.max_steps is not None else \
-            base.model_copy(update={"max_steps": max_steps})
+        self.max_steps = max_steps
+        self.limits = limits or Limits()
         self.settings = settings
         self.approve = approve
+        self.validator = validator
         self.max_output_retries = max_output_retries
         self._specs = [t.spec for t in self.tools.values()]
         if ends_with == "finish":
@@ -123,117 +136,184 @@ class Agent(Generic[T]):
             self._model = default_model() if self._model is None else get_model(self._model)
         return self._model
 
+    def as_tool(self, name: str | None = None, description: str | None = None, *,
+                context: type[Any] | None = str, share: float | None = None) -> AgentTool:
+        """This agent as a tool another agent can delegate tasks to.
+
+        The tool takes a `task` and, unless `context=None`, a `context` of the given type (what the
+        caller chooses to pass on; a pydantic model for structured context). It returns the
+        `finish` output. `share` caps each delegation at that fraction of the caller's remaining
+        budget."""
+        return AgentTool(self, name=name, description=description, context=context, share=share)
+
+    def specs_for(self, model: Model) -> list[ToolSpec]:
+        """The tools offered to `model`; `finish` too when the model cannot end with plain text."""
+        if self.ends_with == "text" and not model.replies_in_text:
+            return [*self._specs, self.output.finish_spec()]
+        return self._specs
+
     # -- running --------------------------------------------------------------------------------
 
     async def run(self, task: str, *, budget: Budget | None = None, runner: StepRunner | None = None,
-                  path: str | None = None) -> RunResult[T]:
-        """Run the task to `finish` or a limit. Exceptions carry the partial `RunResult` as `.result`."""
-        stream = self.stream(task, budget=budget, runner=runner, path=path)
-        async for _ in stream:
-            pass
-        return stream.result
+                  path: str | None = None, history: Sequence[Message] | None = None) -> RunResult[T]:
+        """Run the task to `finish` or a limit. Exceptions carry the partial `RunResult` as `.result`.
+
+        Inside another run's tool call, this run becomes that run's child (budget, events, steps).
+        `history` continues an earlier conversation (`RunResult.messages`) instead of starting anew."""
+        return await self._start(task, budget, runner, path, history, None).run()
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult[T]:
         """`run` for code without an event loop."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.run(task, **kwargs))
-        raise RuntimeError("run_sync() was called inside a running event loop; use `await agent.run(...)`")
+        return run_sync(lambda: self.run(task, **kwargs), "agent.run")
 
     def stream(self, task: str, *, budget: Budget | None = None, runner: StepRunner | None = None,
-               path: str | None = None) -> AgentStream[T]:
-        """The run's step records as they happen; `.result` once the iteration is over."""
-        run = _Run[T](self, task, (budget or Budget()).child(self.limits), runner or DEFAULT_RUNNER,
-                      path or self.name)
-        return AgentStream(run)
+               path: str | None = None, history: Sequence[Message] | None = None) -> EventStream[RunResult[T]]:
+        """The run's events (its steps, and every sub-agent's) as they happen; `.result` at the end."""
+        return EventStream(lambda emit: self._start(task, budget, runner, path, history, emit).run())
+
+    def _start(self, task: str, budget: Budget | None, runner: StepRunner | None, path: str | None,
+               history: Sequence[Message] | None, emit: Emit | None) -> _Run[T]:
+        parent = current_scope()
+        if parent is None:
+            path = path or self.name
+            scope = Scope(path, path, (budget or Budget()).child(self.limits), runner or DEFAULT_RUNNER, emit)
+        else:
+            scope = Scope(path or f"{parent.path}/{self.name}", parent.child_key(self.name),
+                          (budget or parent.budget).child(self.limits), runner or parent.runner,
+                          _both(emit, parent.emit))
+        return _Run(self, task, scope, parent, history)
+
+    async def _before_turn(self, run: _Run[T]) -> None:
+        """Runs before each model call after the first; a subclass may add messages to `run.messages`."""
+
+    def _refuse_finish(self, run: _Run[T]) -> str | None:
+        """Why `finish` may not be accepted yet (a subclass hook), or None."""
+        return None
 
 
-class AgentStream(Generic[T]):
-    """An async iterator over a run's steps, holding the `RunResult` when it ends."""
+def run_sync(start: Callable[[], Awaitable[R]], what: str) -> R:
+    """Run `start()` to completion from code that has no event loop (`what` names the async call)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async def main() -> R:
+            return await start()
+        return asyncio.run(main())
+    raise RuntimeError(f"run_sync() was called inside a running event loop; use `await {what}(...)`")
 
-    def __init__(self, run: _Run[T]) -> None:
-        self._run = run
-        self._result: RunResult[T] | None = None
 
-    async def __aiter__(self) -> AsyncIterator[Step]:
-        async for step in self._run.steps():
-            yield step
-        self._result = self._run.result
+def _both(first: Emit | None, second: Emit | None) -> Emit | None:
+    if first is None or second is None:
+        return first or second
+    return lambda event: (first(event), second(event))[-1]
+
+
+class EventStream(Generic[R]):
+    """An async iterator over a run's events, holding the run's result when it ends.
+
+    Leaving the iteration early cancels the run."""
+
+    def __init__(self, start: Callable[[Emit], Awaitable[R]]) -> None:
+        self._start = start
+        self._result: R | None = None
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        task = asyncio.ensure_future(self._start(queue.put_nowait))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            self._result, self._done = task.result(), True
+        finally:
+            task.cancel()
 
     @property
-    def result(self) -> RunResult[T]:
-        if self._result is None:
+    def result(self) -> R:
+        if not self._done:
             raise RuntimeError("the run has not finished: iterate the stream to the end first")
-        return self._result
+        return cast(R, self._result)
+
+
+AgentStream = EventStream  # the name `Agent.stream` returned before events covered sub-agents
 
 
 class _Run(Generic[T]):
     """The state of one run, and the loop."""
 
-    def __init__(self, agent: Agent[T], task: str, budget: Budget, runner: StepRunner, path: str) -> None:
-        self.agent, self.budget, self.runner, self.path = agent, budget, runner, path
-        self.messages: list[Message] = [Message.system(agent.instructions)] if agent.instructions else []
+    def __init__(self, agent: Agent[T], task: str, scope: Scope, parent: Scope | None,
+                 history: Sequence[Message] | None) -> None:
+        self.agent, self.task, self.scope, self.parent = agent, task, scope, parent
+        self.budget = scope.budget
+        self.path = scope.path
+        self.specs = agent._specs
+        scope.guard = DelegationGuard()
+        self.messages: list[Message] = list(history or ())
+        if agent.instructions and not (self.messages and self.messages[0].role == "system"):
+            self.messages.insert(0, Message.system(agent.instructions))
         self.messages.append(Message.user(task))
-        self.history: list[Step] = []
+        self.steps: list[ModelStep | ToolStep] = []
         self.output: T | None = None
         self.finished = False
         self.output_failures = 0
-        self.result: RunResult[T] | None = None
 
-    async def steps(self) -> AsyncIterator[Step]:
+    async def run(self) -> RunResult[T]:
+        if self.scope.emit is not None:
+            self.scope.publish(RunStarted(agent=self.path, task=self.task))
         try:
+            self.specs = self.agent.specs_for(self.agent.model)
             while not self.finished:
+                if self.steps:
+                    await self.within_time(self.agent._before_turn(self))
                 response = await self.call_model()
-                yield self.record(ModelStep(agent=self.path, index=len(self.history), response=response))
+                self.record(ModelStep(agent=self.path, index=0, response=response))
                 calls = response.message.tool_calls
                 if not calls:
                     self.end_on_text(response.message.content or "")
                     continue
-                for step in await self.within_time(asyncio.gather(*map(self.call_tool, calls))):
+                done: list[ToolStep] = await self.within_time(asyncio.gather(*map(self.call_tool, calls)))
+                for step in done:
                     self.messages.append(Message.tool(step.call, step.observation))
-                    yield self.record(step)
-                self.check_output_failures()
-            self.result = self.make_result("finish", "")
+                    self.record(step)
+                self.check_tool_steps(done)
+            return self.end(self.make_result("finish", ""))
         except _Stop as stop:
-            self.result = self.make_result(stop.reason, stop.detail)
+            return self.end(self.make_result(stop.reason, stop.detail))
         except Exception as exc:  # nothing paid for is lost: the partial result rides on the error
             if not hasattr(exc, "result"):
                 exc.result = self.make_result("error", f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
+            self.end(exc.result)  # type: ignore[attr-defined]
             raise
 
     async def call_model(self) -> ModelResponse:
+        agent = self.agent
         if hit := self.budget.exceeded():
             raise _Stop(*hit)
-        agent = self.agent
+        turns = sum(1 for s in self.steps if isinstance(s, ModelStep))
+        if agent.max_steps is not None and turns >= agent.max_steps:
+            raise _Stop("max_steps", f"agent {agent.name!r} reached max_steps={agent.max_steps}")
         self.budget.count_step()
-        request = lambda: agent.model.request(self.messages, tools=agent._specs,
-                                              settings=agent.settings)
+        request = lambda: agent.model.request(self.messages, tools=self.specs, settings=agent.settings)
         response = await self.within_time(
-            self.runner.step(f"{self.path}/model/{len(self.history)}", request, ModelResponse))
+            self.scope.runner.step(f"{self.scope.key}/model/{len(self.steps)}", request, ModelResponse))
         self.budget.charge(response.usage)
         self.messages.append(response.message)
         return response
 
     def end_on_text(self, text: str) -> None:
-        if self.agent.ends_with == "text":
+        refusal = self.agent._refuse_finish(self)
+        if self.agent.ends_with == "text" and refusal is None:
             self.output, self.finished = cast(T, text), True
         else:
-            self.messages.append(Message.user(NUDGE))
+            self.messages.append(Message.user(refusal or NUDGE))
 
     async def call_tool(self, call: ToolCall) -> ToolStep:
         def step(observation: str, error: str | None = None) -> ToolStep:
             return ToolStep(agent=self.path, index=0, call=call, observation=observation, error=error)
 
         if call.name == FINISH:
-            try:
-                self.output = self.agent.output.validate(call.arguments)
-            except ToolArgumentsError as e:
-                self.output_failures += 1
-                return step(f"Invalid `finish` arguments: {e}. Call `finish` again with corrected arguments.",
-                            "invalid_output")
-            self.finished = True
-            return step("Done.")
+            return self.accept_finish(call, step)
         tool = self.agent.tools.get(call.name)
         if tool is None:
             names = ", ".join([*self.agent.tools, FINISH])
@@ -243,16 +323,37 @@ class _Run(Generic[T]):
 
         async def execute() -> ToolStep:
             try:
-                return step(to_observation(await tool.call(call.arguments)))
+                with entered(self.scope.within(f"tool/{call.id}")):
+                    return step(to_observation(await tool.call(call.arguments)))
             except ToolArgumentsError as e:
                 return step(f"Invalid arguments for {call.name}: {e}. Call it again with corrected arguments.",
                             "invalid_arguments")
+            except LoopDetected as e:
+                return step(str(e), "loop")
+            except ToolError as e:
+                return step(str(e), "failed")
             except ToolTimeout as e:
                 return step(f"{e}.", "timeout")
             except Exception as e:  # a failing tool is an observation, never a crash
                 return step(f"{call.name} raised {type(e).__name__}: {e}", "raised")
 
-        return await self.runner.step(f"{self.path}/tool/{call.id}", execute, ToolStep)
+        if not tool.journaled:  # made of steps itself: journaling it whole would nest steps
+            return await execute()
+        return await self.scope.runner.step(f"{self.scope.key}/tool/{call.id}", execute, ToolStep)
+
+    def accept_finish(self, call: ToolCall, step: Callable[[str, str | None], ToolStep]) -> ToolStep:
+        if refusal := self.agent._refuse_finish(self):
+            return step(refusal, "rejected")
+        try:
+            output = self.agent.output.validate(call.arguments)
+            if self.agent.validator is not None:
+                self.agent.validator(output)
+        except (ToolArgumentsError, ValueError) as e:
+            self.output_failures += 1
+            return step(f"Invalid `finish` arguments: {e}. Call `finish` again with corrected arguments.",
+                        "invalid_output")
+        self.output, self.finished = output, True
+        return step("Done.", None)
 
     async def approved(self, call: ToolCall, tool: Tool[Any]) -> bool:
         if self.agent.approve is None:
@@ -269,22 +370,33 @@ class _Run(Generic[T]):
         except TimeoutError:
             raise _Stop("max_time", "the wall-time limit was reached during a step") from None
 
-    def check_output_failures(self) -> None:
+    def check_tool_steps(self, steps: list[ToolStep]) -> None:
+        if loop := next((s for s in steps if s.error == "loop"), None):
+            raise _Stop("loop", loop.observation)
         if not self.finished and 0 < self.output_failures >= self.agent.max_output_retries:
-            self.result = self.make_result("error", "finish arguments kept failing validation")
+            result = self.make_result("error", "finish arguments kept failing validation")
             raise OutputValidationError(
                 f"agent {self.agent.name!r}: the model called `finish` {self.output_failures} times with "
                 f"arguments that fail the output schema ({self.agent.output.type!r}); the last error is in "
                 "`.result.steps`. Fix: simplify the output type, describe its fields, or use a stronger model",
-                cast(RunResult[Any], self.result),
+                cast(RunResult[Any], result),
             )
 
-    def record(self, step: Step) -> Step:
-        step.index = len(self.history)
-        self.history.append(step)
-        return step
+    def record(self, step: ModelStep | ToolStep) -> None:
+        step.index = len(self.steps)
+        self.steps.append(step)
+        self.scope.publish(step)
 
     def make_result(self, reason: StopReason, detail: str) -> RunResult[T]:
         return RunResult(output=self.output if reason == "finish" else None, stop_reason=reason,
-                         usage=self.budget.usage, steps=list(self.history), messages=list(self.messages),
-                         detail=detail, agent=self.path)
+                         usage=self.budget.usage, steps=list(self.steps), messages=list(self.messages),
+                         detail=detail, agent=self.path, children=list(self.scope.children))
+
+    def end(self, result: RunResult[T]) -> RunResult[T]:
+        if self.parent is not None:
+            self.parent.children.append(result)
+        if self.scope.emit is not None:
+            output = None if result.output is None else to_observation(result.output)
+            self.scope.publish(RunFinished(agent=self.path, stop_reason=result.stop_reason, detail=result.detail,
+                                           usage=result.usage, output=output))
+        return result

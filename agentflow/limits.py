@@ -7,6 +7,7 @@ child is exhausted as soon as any ancestor is, so a supervisor's budget bounds i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -17,7 +18,8 @@ LimitReason = Literal["max_steps", "max_tokens", "max_cost", "max_time"]
 
 
 class Limits(BaseModel):
-    """What a run may spend. `None` means unbounded. A step is one model call."""
+    """What a run may spend. `None` means unbounded. A step is one model call; a budget counts the
+    steps, tokens, cost and time of its whole subtree of agents."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -70,6 +72,32 @@ class Budget:
         while budget is not None:
             if budget.limits.max_seconds is not None:
                 mine = budget.limits.max_seconds - (time.monotonic() - budget._start)
+                left = mine if left is None else min(left, mine)
+            budget = budget.parent
+        return left
+
+    def share(self, fraction: float) -> Limits:
+        """Limits for a child that may spend `fraction` of what is left here and in every ancestor."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"a budget share must be in (0, 1], got {fraction}")
+        steps = self._left(lambda b: b.limits.max_steps, lambda b: b.steps)
+        tokens = self._left(lambda b: b.limits.max_tokens, lambda b: b.usage.total_tokens)
+        cost = self._left(lambda b: b.limits.max_cost, lambda b: b.usage.cost or 0.0)
+        seconds = self.remaining_seconds()
+        return Limits(
+            max_steps=None if steps is None else max(1, int(steps * fraction)),
+            max_tokens=None if tokens is None else max(1, int(tokens * fraction)),
+            max_cost=None if cost is None else cost * fraction,
+            max_seconds=None if seconds is None else max(seconds, 0.0) * fraction,
+        )
+
+    def _left(self, limit: Callable[[Budget], float | None], used: Callable[[Budget], float]) -> float | None:
+        left: float | None = None
+        budget: Budget | None = self
+        while budget is not None:
+            cap = limit(budget)
+            if cap is not None:
+                mine = max(cap - used(budget), 0)
                 left = mine if left is None else min(left, mine)
             budget = budget.parent
         return left

@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
-
+from .events import Event
 from .limits import LimitReason
 from .messages import Message, ModelResponse, ToolCall, Usage
 
 T = TypeVar("T")
 
-StopReason = Literal["finish", "error"] | LimitReason
+StopReason = Literal["finish", "error", "loop"] | LimitReason
 
 
-class ModelStep(BaseModel):
+class ModelStep(Event):
     """One model call: what it replied and what it cost."""
 
     kind: Literal["model"] = "model"
-    agent: str
     index: int
     response: ModelResponse
 
 
-class ToolStep(BaseModel):
+class ToolStep(Event):
     """One tool call and the observation the model saw. `error` names what went wrong, if anything:
-    `unknown_tool`, `invalid_arguments`, `raised`, `timeout`, `rejected` or `invalid_output`."""
+    `unknown_tool`, `invalid_arguments`, `raised`, `failed`, `timeout`, `rejected` or `invalid_output`."""
 
     kind: Literal["tool"] = "tool"
-    agent: str
     index: int
     call: ToolCall
     observation: str
@@ -43,7 +40,8 @@ Step = ModelStep | ToolStep
 class RunResult(Generic[T]):
     """The outcome of a run. `output` is the validated `finish` value, or None when the run
     stopped for another reason (`stop_reason`, explained in `detail`); the history and the
-    usage are always complete."""
+    usage are always complete. `usage` includes every sub-agent's; `children` holds the results
+    of the sub-agent runs this run started, in the order they ended."""
 
     output: T | None
     stop_reason: StopReason
@@ -52,6 +50,7 @@ class RunResult(Generic[T]):
     messages: list[Message] = field(default_factory=list[Message])
     detail: str = ""
     agent: str = ""
+    children: list[RunResult[Any]] = field(default_factory=list["RunResult[Any]"])
 
     @property
     def ok(self) -> bool:

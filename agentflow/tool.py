@@ -32,12 +32,22 @@ class ToolArgumentsError(ValueError):
     """The model's arguments did not validate; the message is written for the model to read."""
 
 
+class ToolError(Exception):
+    """Raise from a tool to tell the model what went wrong in your own words: the message becomes
+    the observation as it is (other exceptions are shown as `tool raised Type: message`)."""
+
+
 class ToolTimeout(TimeoutError):
     """The tool ran longer than its `timeout` (distinct from a TimeoutError the tool raised itself)."""
 
 
 class Tool(Generic[R]):
-    """A callable tool: its schema (`spec`), its validated `call`, and its safety flags."""
+    """A callable tool: its schema (`spec`), its validated `call`, and its safety flags.
+
+    The schema comes from the function's signature, or from `args_model` (a pydantic model whose
+    fields become the function's keyword arguments)."""
+
+    journaled = True  # the agent loop records a call as one step; a tool made of steps says False
 
     def __init__(
         self,
@@ -47,6 +57,7 @@ class Tool(Generic[R]):
         description: str | None = None,
         requires_approval: bool = False,
         timeout: float | None = None,
+        args_model: type[BaseModel] | None = None,
     ) -> None:
         self.fn = fn
         self.name = fn.__name__ if name is None else name
@@ -60,7 +71,7 @@ class Tool(Generic[R]):
         self.requires_approval = requires_approval
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.args_model = _args_model(fn, self.name, param_docs)
+        self.args_model = args_model or _args_model(fn, self.name, param_docs)
         self.spec = ToolSpec(name=self.name, description=self.description, parameters=strict_schema(self.args_model))
 
     def validate(self, arguments: str | dict[str, Any]) -> dict[str, Any]:

@@ -498,13 +498,15 @@ async def test_stream_yields_steps_in_order_then_result() -> None:
     stream = Agent(tools=[add], model=model).stream("t")
     with pytest.raises(RuntimeError, match="has not finished"):
         _ = stream.result
-    seen: list[Any] = []
-    async for step in stream:
-        seen.append(step)
-        if len(seen) == 1:
+    events: list[Any] = []
+    async for event in stream:
+        events.append(event)
+        if len(events) == 2:
             # Steps arrive as they happen: only one model request so far.
             assert len(model.requests) == 1
-    assert [s.kind for s in seen] == ["model", "tool", "model", "model", "tool"]
+    assert [e.kind for e in events] == ["run_start", "model", "tool", "model", "model", "tool", "run_end"]
+    assert events[0].task == "t" and events[-1].output == "3" and events[-1].stop_reason == "finish"
+    seen = events[1:-1]
     assert [s.index for s in seen] == [0, 1, 2, 3, 4]
     assert isinstance(seen[0], ModelStep) and isinstance(seen[1], ToolStep)
     assert seen[1].observation == "3"

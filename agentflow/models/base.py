@@ -61,6 +61,7 @@ class Model(ABC):
     provider: str = ""
     model_name: str = ""
     settings: ModelSettings = ModelSettings()
+    replies_in_text = True  # False when every reply must be a tool call (constrained decoding)
 
     @property
     def name(self) -> str:

@@ -74,6 +74,7 @@ class OpenAIModel(Model):
                 )
             key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) ignore it
         self.tool_calling: ToolCalling = tool_calling
+        self.replies_in_text = tool_calling == "native"
         self.strict = strict
         self.settings = settings or ModelSettings()
         self.retry = retry or RetryPolicy()

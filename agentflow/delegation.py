@@ -1,0 +1,105 @@
+"""Agents as tools: a task goes down to a task agent, its typed `finish` output comes back.
+
+Context is engineered, not dumped: the task agent sees the task and the `context` its caller
+chose to pass, never the caller's conversation. The `DelegationGuard` stops the peers' most
+reported failure, a supervisor that hands out the same task forever.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import ConfigDict, Field, create_model
+
+from .scope import current_scope
+from .tool import Tool, ToolError, to_observation
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+TASK_DOC = "The task, complete and self-contained: the agent sees nothing but this and the context."
+CONTEXT_DOC = "Facts, data or earlier results the agent needs for the task (it cannot see your conversation)."
+
+
+class LoopDetected(ToolError):
+    """The same task was delegated again after being refused: the calling run stops (`stop_reason="loop"`)."""
+
+
+class AgentTool(Tool[Any]):
+    """A tool whose call runs `agent` on a task; its model and tool calls are steps of their own."""
+
+    journaled = False
+
+    def __init__(self, agent: Agent[Any], *, name: str | None = None, description: str | None = None,
+                 context: type[Any] | None = str, share: float | None = None) -> None:
+        self.agent = agent
+        self.share = share
+        tool_name = name or re.sub(r"[^a-zA-Z0-9_-]", "_", agent.name)[:64]
+        fields: dict[str, Any] = {"task": (Annotated[str, Field(description=TASK_DOC)], ...)}
+        if context is not None:
+            fields["context"] = (Annotated[context | None, Field(description=CONTEXT_DOC)], None)
+        args = create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
+        super().__init__(self.delegate, name=tool_name, args_model=args,
+                         description=description or agent.description or f"Give a task to the {agent.name} agent.")
+
+    async def delegate(self, task: str, context: Any = None) -> Any:
+        scope = current_scope()
+        guard = scope.guard if scope is not None else None
+        key = guard.begin(self.agent.name, task, context) if guard is not None else ""
+        budget = None
+        if scope is not None and self.share is not None:
+            budget = scope.budget.child(scope.budget.share(self.share))
+        message = task if context is None else f"{task}\n\nContext:\n{to_observation(context)}"
+        try:
+            result = await self.agent.run(message, budget=budget)
+        except BaseException:
+            if guard is not None:
+                guard.end(key, None)
+            raise
+        if guard is not None:
+            guard.end(key, result.output if result.ok else None)
+        if not result.ok:
+            raise ToolError(f"{self.agent.name} stopped before finishing the task "
+                            f"({result.stop_reason}: {result.detail}).")
+        return result.output
+
+
+class DelegationGuard:
+    """One run's memory of what it delegated. A task that succeeded may not be handed out again
+    (the answer is shown instead); one that failed may be retried once. Asking again after a
+    refusal ends the run with `stop_reason="loop"`."""
+
+    def __init__(self) -> None:
+        self._attempts: dict[str, int] = {}
+        self._refused: dict[str, int] = {}
+        self._answers: dict[str, Any] = {}
+        self._running: set[str] = set()
+
+    def begin(self, agent: str, task: str, context: Any) -> str:
+        key = f"{agent}\n{' '.join(task.lower().split())}\n{to_observation(context) if context is not None else ''}"
+        refusal = self._refusal(agent, key)
+        if refusal is not None:
+            self._refused[key] = self._refused.get(key, 0) + 1
+            if self._refused[key] > 1:
+                raise LoopDetected(f"the same task was delegated to {agent} again after being refused: {task!r}")
+            raise ToolError(refusal)
+        self._attempts[key] = self._attempts.get(key, 0) + 1
+        self._running.add(key)
+        return key
+
+    def end(self, key: str, answer: Any) -> None:
+        self._running.discard(key)
+        if answer is not None:
+            self._answers[key] = answer
+
+    def _refusal(self, agent: str, key: str) -> str | None:
+        if key in self._running:
+            return f"{agent} is already working on this exact task; its result will come back once. Do not repeat it."
+        if key in self._answers:
+            return (f"You already gave {agent} this exact task and it answered: {to_observation(self._answers[key])}. "
+                    "Use that answer; do not ask again.")
+        if self._attempts.get(key, 0) >= 2:
+            return (f"{agent} failed this exact task twice. Change the task, give it to another agent, "
+                    "or finish with what you have.")
+        return None

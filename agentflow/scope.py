@@ -1,0 +1,69 @@
+"""Where a run sits in the tree of agents: its path, budget, step runner and listeners.
+
+A run publishes a `Scope` while its tools execute, so an agent run started inside a tool (an
+agent offered as a tool, or a hand-written tool that awaits `agent.run`) becomes its child
+with no plumbing: its usage rolls up, its events reach the parent's stream, its step names
+nest under the parent's (unique and stable, so the durable runtime can replay them), and the
+parent's loop guard sees its task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .events import Emit, Event
+from .limits import Budget
+from .runner import StepRunner
+
+if TYPE_CHECKING:
+    from .delegation import DelegationGuard
+    from .result import RunResult
+
+
+@dataclass(eq=False)
+class Scope:
+    """`path` is what users see (`supervisor/researcher`); `key` prefixes step names and is unique
+    in the run tree even when the same agent is given several tasks."""
+
+    path: str
+    key: str
+    budget: Budget
+    runner: StepRunner
+    emit: Emit | None = None
+    children: list[RunResult[Any]] = field(default_factory=list["RunResult[Any]"])
+    guard: DelegationGuard | None = None
+    _names: dict[str, int] = field(default_factory=dict[str, int])
+
+    def publish(self, event: Event) -> None:
+        if self.emit is not None:
+            self.emit(event)
+
+    def within(self, suffix: str) -> Scope:
+        """The same run's scope for one of its operations (a tool call, a task): a new key, shared state."""
+        return Scope(self.path, f"{self.key}/{suffix}", self.budget, self.runner, self.emit, self.children,
+                     self.guard)
+
+    def child_key(self, name: str) -> str:
+        count = self._names[name] = self._names.get(name, 0) + 1
+        return f"{self.key}/{name}" if count == 1 else f"{self.key}/{name}~{count}"
+
+
+_current: ContextVar[Scope | None] = ContextVar("agentflow_scope", default=None)
+
+
+def current_scope() -> Scope | None:
+    """The scope of the run whose tool is executing here, if any."""
+    return _current.get()
+
+
+@contextmanager
+def entered(scope: Scope) -> Generator[Scope]:
+    token = _current.set(scope)
+    try:
+        yield scope
+    finally:
+        _current.reset(token)
