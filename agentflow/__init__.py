@@ -1,22 +1,34 @@
 """agentflow: agents of agents and durable LLM workflows."""
 
-from .agent import Agent, AgentStream
+from .agent import Agent, AgentStream, EventStream
+from .dag import CycleError
+from .delegation import AgentTool
 from .errors import AgentflowError, ConfigError, ModelError, OutputValidationError, ToolDefinitionError
+from .events import Event, RunFinished, RunStarted
 from .limits import Budget, Limits
 from .messages import Message, ModelResponse, TextDelta, ToolCall, ToolCallDelta, Usage
 from .models import FunctionModel, Model, ModelSettings, ScriptedModel, get_model
 from .result import ModelStep, RunResult, Step, ToolStep
+from .planning import Plan, PlanMade, PlanStep, PlanStepChanged, Review
 from .runner import StepRunner
-from .tool import Tool, tool
+from .spawn import AgentSpec
+from .supervisor import Session, Supervisor
+from .tool import Tool, ToolError, tool
+from .worklist import WorkItem, WorklistChanged
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "AgentSpec",
     "AgentStream",
+    "AgentTool",
     "AgentflowError",
     "Budget",
     "ConfigError",
+    "CycleError",
+    "Event",
+    "EventStream",
     "FunctionModel",
     "Limits",
     "Message",
@@ -26,17 +38,29 @@ __all__ = [
     "ModelSettings",
     "ModelStep",
     "OutputValidationError",
+    "Plan",
+    "PlanMade",
+    "PlanStep",
+    "PlanStepChanged",
+    "Review",
+    "RunFinished",
     "RunResult",
+    "RunStarted",
     "ScriptedModel",
+    "Session",
     "Step",
     "StepRunner",
+    "Supervisor",
     "TextDelta",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
     "ToolDefinitionError",
+    "ToolError",
     "ToolStep",
     "Usage",
+    "WorkItem",
+    "WorklistChanged",
     "get_model",
     "tool",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from .delegation import AgentTool, DelegationGuard, LoopDetected
 from .errors import ConfigError, OutputValidationError
-from .events import Emit, Event, RunFinished, RunStarted
+from .events import Emit, Event, RunStarted
 from .limits import Budget, Limits
 from .messages import Message, ModelResponse, ToolCall
 from .models import Model, ModelSettings, get_model
@@ -22,8 +22,8 @@ from .models.base import ToolSpec
 from .models.defaults import default_model
 from .output import FINISH, OutputSchema
 from .result import ModelStep, RunResult, StopReason, ToolStep
-from .runner import DEFAULT_RUNNER, StepRunner
-from .scope import Scope, current_scope, entered
+from .runner import StepRunner
+from .scope import Scope, conclude, entered, open_scope
 from .tool import Tool, ToolArgumentsError, ToolError, ToolTimeout, as_tool, to_observation
 
 T = TypeVar("T")
@@ -36,8 +36,9 @@ NUDGE = "You replied without calling a tool. Call `finish` with the final answer
         "otherwise call one of your tools."
 
 
-class _Stop(Exception):
-    """Leaves the loop: a limit or the loop guard ended the run (the one place they do)."""
+class StopRun(Exception):
+    """Ends a run with a reason and the history intact: raised for limits and the loop guard, and by
+    subclass hooks (`_before_turn`) that must stop the run."""
 
     def __init__(self, reason: StopReason, detail: str) -> None:
         self.reason: StopReason = reason
@@ -173,15 +174,13 @@ class Agent(Generic[T]):
 
     def _start(self, task: str, budget: Budget | None, runner: StepRunner | None, path: str | None,
                history: Sequence[Message] | None, emit: Emit | None) -> _Run[T]:
-        parent = current_scope()
-        if parent is None:
-            path = path or self.name
-            scope = Scope(path, path, (budget or Budget()).child(self.limits), runner or DEFAULT_RUNNER, emit)
-        else:
-            scope = Scope(path or f"{parent.path}/{self.name}", parent.child_key(self.name),
-                          (budget or parent.budget).child(self.limits), runner or parent.runner,
-                          _both(emit, parent.emit))
+        scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit)
         return _Run(self, task, scope, parent, history)
+
+    async def _run_in(self, scope: Scope, task: str, history: Sequence[Message] | None) -> RunResult[T]:
+        """A run that is a phase of its caller's run (a supervisor's planning call): the caller's scope,
+        no start and end events of its own, not one of its children."""
+        return await _Run(self, task, scope, None, history, announce=False).run()
 
     async def _before_turn(self, run: _Run[T]) -> None:
         """Runs before each model call after the first; a subclass may add messages to `run.messages`."""
@@ -200,12 +199,6 @@ def run_sync(start: Callable[[], Awaitable[R]], what: str) -> R:
             return await start()
         return asyncio.run(main())
     raise RuntimeError(f"run_sync() was called inside a running event loop; use `await {what}(...)`")
-
-
-def _both(first: Emit | None, second: Emit | None) -> Emit | None:
-    if first is None or second is None:
-        return first or second
-    return lambda event: (first(event), second(event))[-1]
 
 
 class EventStream(Generic[R]):
@@ -243,8 +236,8 @@ class _Run(Generic[T]):
     """The state of one run, and the loop."""
 
     def __init__(self, agent: Agent[T], task: str, scope: Scope, parent: Scope | None,
-                 history: Sequence[Message] | None) -> None:
-        self.agent, self.task, self.scope, self.parent = agent, task, scope, parent
+                 history: Sequence[Message] | None, announce: bool = True) -> None:
+        self.agent, self.task, self.scope, self.parent, self.announce = agent, task, scope, parent, announce
         self.budget = scope.budget
         self.path = scope.path
         self.specs = agent._specs
@@ -259,7 +252,7 @@ class _Run(Generic[T]):
         self.output_failures = 0
 
     async def run(self) -> RunResult[T]:
-        if self.scope.emit is not None:
+        if self.announce and self.scope.emit is not None:
             self.scope.publish(RunStarted(agent=self.path, task=self.task))
         try:
             self.specs = self.agent.specs_for(self.agent.model)
@@ -278,7 +271,7 @@ class _Run(Generic[T]):
                     self.record(step)
                 self.check_tool_steps(done)
             return self.end(self.make_result("finish", ""))
-        except _Stop as stop:
+        except StopRun as stop:
             return self.end(self.make_result(stop.reason, stop.detail))
         except Exception as exc:  # nothing paid for is lost: the partial result rides on the error
             if not hasattr(exc, "result"):
@@ -289,10 +282,10 @@ class _Run(Generic[T]):
     async def call_model(self) -> ModelResponse:
         agent = self.agent
         if hit := self.budget.exceeded():
-            raise _Stop(*hit)
+            raise StopRun(*hit)
         turns = sum(1 for s in self.steps if isinstance(s, ModelStep))
         if agent.max_steps is not None and turns >= agent.max_steps:
-            raise _Stop("max_steps", f"agent {agent.name!r} reached max_steps={agent.max_steps}")
+            raise StopRun("max_steps", f"agent {agent.name!r} reached max_steps={agent.max_steps}")
         self.budget.count_step()
         request = lambda: agent.model.request(self.messages, tools=self.specs, settings=agent.settings)
         response = await self.within_time(
@@ -368,11 +361,11 @@ class _Run(Generic[T]):
         try:
             return await asyncio.wait_for(awaitable, max(left, 0.0))
         except TimeoutError:
-            raise _Stop("max_time", "the wall-time limit was reached during a step") from None
+            raise StopRun("max_time", "the wall-time limit was reached during a step") from None
 
     def check_tool_steps(self, steps: list[ToolStep]) -> None:
         if loop := next((s for s in steps if s.error == "loop"), None):
-            raise _Stop("loop", loop.observation)
+            raise StopRun("loop", loop.observation)
         if not self.finished and 0 < self.output_failures >= self.agent.max_output_retries:
             result = self.make_result("error", "finish arguments kept failing validation")
             raise OutputValidationError(
@@ -393,10 +386,6 @@ class _Run(Generic[T]):
                          detail=detail, agent=self.path, children=list(self.scope.children))
 
     def end(self, result: RunResult[T]) -> RunResult[T]:
-        if self.parent is not None:
-            self.parent.children.append(result)
-        if self.scope.emit is not None:
-            output = None if result.output is None else to_observation(result.output)
-            self.scope.publish(RunFinished(agent=self.path, stop_reason=result.stop_reason, detail=result.detail,
-                                           usage=result.usage, output=output))
+        if self.announce:
+            conclude(self.scope, self.parent, result)
         return result

@@ -121,3 +121,16 @@ class ToolCallDelta(BaseModel):
 
 
 StreamEvent = TextDelta | ToolCallDelta | ModelResponse
+
+
+def close_open_calls(messages: list[Message]) -> list[Message]:
+    """The conversation with a result for every tool call: a run stopped by a limit may leave calls
+    unanswered, and providers refuse a history that continues from one."""
+    answered = {m.tool_call_id for m in messages if m.role == "tool"}
+    out: list[Message] = []
+    for m in messages:
+        out.append(m)
+        for c in m.tool_calls:
+            if c.id not in answered:
+                out.append(Message.tool(c, "This call did not run: the run stopped before it."))
+    return out

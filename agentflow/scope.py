@@ -15,9 +15,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .events import Emit, Event
-from .limits import Budget
-from .runner import StepRunner
+from .events import Emit, Event, RunFinished
+from .limits import Budget, Limits
+from .runner import DEFAULT_RUNNER, StepRunner
 
 if TYPE_CHECKING:
     from .delegation import DelegationGuard
@@ -67,3 +67,34 @@ def entered(scope: Scope) -> Generator[Scope]:
         yield scope
     finally:
         _current.reset(token)
+
+
+def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: StepRunner | None, path: str | None,
+               emit: Emit | None) -> tuple[Scope, Scope | None]:
+    """The scope of a new run named `name`, and its parent's: inside another run's tool, the new run
+    is that run's child; explicit arguments win over what it would inherit."""
+    parent = current_scope()
+    if parent is None:
+        path = path or name
+        return Scope(path, path, (budget or Budget()).child(limits), runner or DEFAULT_RUNNER, emit), None
+    scope = Scope(path or f"{parent.path}/{name}", parent.child_key(name), (budget or parent.budget).child(limits),
+                  runner or parent.runner, _both(emit, parent.emit))
+    return scope, parent
+
+
+def _both(first: Emit | None, second: Emit | None) -> Emit | None:
+    if first is None or second is None:
+        return first or second
+    return lambda event: (first(event), second(event))[-1]
+
+
+def conclude(scope: Scope, parent: Scope | None, result: RunResult[Any]) -> None:
+    """A run has ended: its parent keeps the result, and listeners hear of it."""
+    if parent is not None:
+        parent.children.append(result)
+    if scope.emit is not None:
+        from .tool import to_observation
+
+        output = None if result.output is None else to_observation(result.output)
+        scope.publish(RunFinished(agent=scope.path, stop_reason=result.stop_reason, detail=result.detail,
+                                  usage=result.usage, output=output))

@@ -9,7 +9,6 @@ an observation (see `agent.py`), never a crash.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import inspect
 import json
@@ -17,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Generic, TypeVar, cast, get_args, get_origin, get_type_hints, overload
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
@@ -136,15 +136,11 @@ def as_tool(obj: Tool[Any] | Callable[..., Any]) -> Tool[Any]:
 
 
 def to_observation(value: Any) -> str:
-    """A tool's return value as the text the model reads."""
+    """A tool's return value as the text the model reads (JSON for anything but a string)."""
     if isinstance(value, str):
         return value
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return pydantic_core.to_json(value, fallback=str).decode()
     except (TypeError, ValueError):
         return str(value)
 
@@ -176,7 +172,9 @@ def format_validation_error(error: ValidationError) -> str:
     parts: list[str] = []
     for e in error.errors(include_url=False):
         where = ".".join(str(p) for p in e["loc"]) or "(arguments)"
-        parts.append(f"{where}: {e['msg']}")
+        given = e.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) and len(repr(given)) <= 60 else ""
+        parts.append(f"{where}: {e['msg']}{shown}")
     return "; ".join(parts)
 
 

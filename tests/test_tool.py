@@ -722,4 +722,4 @@ def test_to_observation() -> None:
     assert json.loads(to_observation(Item(sku="A"))) == {"sku": "A", "quantity": 1, "color": "red"}
     assert json.loads(to_observation(Point(1, 2))) == {"x": 1, "y": 2}
     assert to_observation("ünï") == "ünï"
-    assert to_observation({"k": "ü"}) == '{"k": "ü"}'
+    assert to_observation({"k": "ü"}) == '{"k":"ü"}'  # compact, and not escaped

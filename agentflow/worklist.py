@@ -1,0 +1,299 @@
+"""The LLM-managed worklist: the supervisor adds, reprioritises and cancels tasks through tools;
+a scheduler runs the highest-priority ready tasks concurrently; results arrive by themselves.
+
+Dependencies form a networkx DAG (a cycle is refused, naming it). Every change is a
+`WorklistChanged` event. The list is bounded (`max_tasks`, `concurrency`, the tree budget), and
+`finish` is refused while tasks are still open, so nothing started is silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .agent import Agent, StopRun, _Run
+from .dag import CycleError, check_acyclic
+from .delegation import AgentTool, DelegationGuard, LoopDetected
+from .events import Event
+from .messages import Message
+from .result import RunResult
+from .scope import Scope, entered
+from .spawn import AgentFactory, AgentSpec
+from .tool import Tool, ToolError, to_observation
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+T = TypeVar("T")
+Status = Literal["pending", "running", "done", "failed", "cancelled", "blocked"]
+Change = Literal["added", "reprioritized", "cancelled", "started", "done", "failed", "blocked"]
+
+WORKLIST = (
+    "You manage a worklist of tasks for task agents. Add tasks with add_task (each names its agent, a priority "
+    "- higher runs sooner - and the ids of tasks whose results it needs); change priorities with reprioritize; "
+    "drop tasks with cancel_task. Tasks run by themselves, several at once, and their results come to you as "
+    "they finish, with the updated list: then add, reorder or cancel tasks as the results suggest. An agent "
+    "sees only its task, its context and the results of the tasks it depends on, so write tasks that stand "
+    "alone. When no task is open, answer the user. If no agent is needed, answer at once. Agents:\n"
+)
+WORKLIST_SPAWN = 'If no agent fits a task, set agent to "new" and describe the agent to make in new_agent.'
+
+
+class WorkItem(BaseModel):
+    """One task on the list and where it stands."""
+
+    id: str
+    description: str
+    agent: str
+    priority: int = 0
+    depends_on: list[str] = Field(default_factory=list[str])
+    status: Status = "pending"
+    output: Any = None
+    error: str | None = None
+
+
+class WorklistChanged(Event):
+    kind: Literal["worklist"] = "worklist"
+    change: Change
+    item: WorkItem
+
+
+class Worklist:
+    """The tasks, their dependency graph and the scheduler of one supervisor run."""
+
+    def __init__(self, scope: Scope, tools: Mapping[str, AgentTool], factory: AgentFactory | None,
+                 concurrency: int, max_tasks: int, share: float | None) -> None:
+        self.scope, self.tools, self.factory = scope, tools, factory
+        self.concurrency, self.max_tasks, self.share = concurrency, max_tasks, share
+        self.items: dict[str, WorkItem] = {}
+        self.graph: nx.DiGraph[str] = nx.DiGraph()
+        self.specs: dict[str, AgentSpec | BaseModel] = {}
+        self.contexts: dict[str, str | None] = {}
+        self.order: dict[str, int] = {}
+        self.counter = itertools.count()
+        self.running: dict[str, asyncio.Task[Any]] = {}
+        self.news: list[str] = []  # ids whose outcome the supervisor has not seen yet
+        self.arrived = asyncio.Event()
+        self.halt: LoopDetected | None = None
+
+    # -- what the supervisor's tools do ---------------------------------------------------------
+
+    def add(self, id: str, description: str, agent: str, priority: int, depends_on: Sequence[str],
+            context: str | None = None, new_agent: BaseModel | None = None) -> str:
+        if not id.strip() or len(id) > 64:
+            raise ToolError("a task id must be 1 to 64 characters, e.g. summary-1")
+        if id in self.items:
+            raise ToolError(f"there is already a task {id!r} ({self.items[id].status}); choose another id")
+        if len(self.items) >= self.max_tasks:
+            raise ToolError(f"the worklist is full (max_tasks={self.max_tasks}); finish with what you have")
+        if agent == "new" and self.factory is not None:
+            if new_agent is None:
+                raise ToolError('agent is "new" but new_agent is missing: describe the agent to make')
+            self.factory.build(new_agent)  # refuses tools outside the library now, not when the task starts
+            self.specs[id] = new_agent
+        elif agent not in self.tools:
+            raise ToolError(f"there is no agent {agent!r}; agents: {', '.join(self.tools)}")
+        self.graph.add_node(id)
+        self.graph.add_edges_from((need, id) for need in depends_on)
+        try:
+            check_acyclic(self.graph, what="task")
+        except CycleError as e:
+            self.graph.remove_node(id)
+            raise ToolError(f"task {id!r} was not added: {e}") from None
+        self.items[id] = WorkItem(id=id, description=description, agent=agent, priority=priority,
+                                  depends_on=list(depends_on))
+        self.contexts[id] = context
+        self.order[id] = next(self.counter)
+        self.publish("added", self.items[id])
+        return f"Added task {id}."
+
+    def reprioritize(self, id: str, priority: int) -> str:
+        item = self.get(id)
+        if item.status != "pending":
+            raise ToolError(f"task {id!r} is {item.status}; only pending tasks can be reprioritized")
+        item.priority = priority
+        self.publish("reprioritized", item)
+        return f"Task {id} now has priority {priority}."
+
+    def cancel(self, id: str, reason: str) -> str:
+        item = self.get(id)
+        if item.status not in ("pending", "running", "blocked"):
+            raise ToolError(f"task {id!r} is already {item.status}")
+        item.status, item.error = "cancelled", reason
+        if task := self.running.pop(id, None):
+            task.cancel()
+        self.publish("cancelled", item)
+        self.settle()
+        return f"Cancelled task {id}."
+
+    def get(self, id: str) -> WorkItem:
+        if id not in self.items:
+            raise ToolError(f"there is no task {id!r}; tasks: {', '.join(self.items) or 'none'}")
+        return self.items[id]
+
+    # -- the scheduler --------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Block tasks that can never run, then start the best ready tasks in the free slots."""
+        for item in self.items.values():
+            if item.status != "pending":
+                continue
+            unknown = [d for d in item.depends_on if d not in self.items]
+            lost = [d for d in item.depends_on if d in self.items and self.items[d].status in
+                    ("failed", "cancelled", "blocked")]
+            if unknown or lost:
+                item.status = "blocked"
+                item.error = f"depends on {', '.join(unknown + lost)}, which " + \
+                    ("do not exist" if unknown else "did not finish")
+                self.news.append(item.id)
+                self.publish("blocked", item)
+        ready = [i for i in self.items.values()
+                 if i.status == "pending" and all(self.items[d].status == "done" for d in i.depends_on)]
+        ready.sort(key=lambda i: (-i.priority, self.order[i.id]))
+        for item in ready[:max(self.concurrency - len(self.running), 0)]:
+            item.status = "running"
+            task = asyncio.ensure_future(self.execute(item))
+            self.running[item.id] = task
+            task.add_done_callback(functools.partial(self.ended, item.id))
+            self.publish("started", item)
+
+    async def execute(self, item: WorkItem) -> Any:
+        spec = self.specs.get(item.id)
+        tool = AgentTool(self.factory.build(spec), share=self.share) if spec and self.factory else \
+            self.tools[item.agent]
+        results = {d: self.items[d].output for d in item.depends_on}
+        given = self.contexts[item.id]
+        context: Any = ({"notes": given, **results} if given else results) if results else given
+        with entered(self.scope.within(f"task/{item.id}")):
+            return await tool.delegate(item.description, context)
+
+    def ended(self, id: str, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or self.running.get(id) is not task:
+            return
+        del self.running[id]
+        item, error = self.items[id], task.exception()
+        if isinstance(error, LoopDetected):
+            self.halt = error
+        if error is None:
+            item.status, item.output = "done", task.result()
+        else:
+            item.status, item.error = "failed", str(error)
+        self.news.append(id)
+        self.publish(item.status, item)  # type: ignore[arg-type]
+        self.settle()
+        self.arrived.set()
+
+    async def wait(self) -> None:
+        """Until a result arrives (at once if one is waiting or nothing runs)."""
+        while not self.news and self.running:
+            self.arrived.clear()
+            await self.arrived.wait()
+
+    @property
+    def open(self) -> list[str]:
+        return [i.id for i in self.items.values() if i.status in ("pending", "running")]
+
+    def report(self) -> str:
+        lines: list[str] = []
+        for id in self.news:
+            item = self.items[id]
+            text = to_observation(item.output) if item.status == "done" else item.error
+            lines.append(f"Task {id} ({item.agent}) {item.status}: {text}")
+        self.news.clear()
+        lines.append("Worklist:")
+        lines += [f"- {i.id} [{i.status}] {i.agent}, priority {i.priority}"
+                  f"{', needs ' + ', '.join(i.depends_on) if i.depends_on else ''}: {i.description}"
+                  for i in self.items.values()]
+        return "\n".join(lines)
+
+    def publish(self, change: Change, item: WorkItem) -> None:
+        self.scope.publish(WorklistChanged(agent=self.scope.path, change=change, item=item.model_copy()))
+
+    def stop(self) -> None:
+        for task in self.running.values():
+            task.cancel()
+        self.running.clear()
+
+
+class _Brain(Agent[Any]):
+    """The supervisor's loop over a worklist: between turns it waits for results and shows them."""
+
+    worklist: Worklist
+
+    async def _before_turn(self, run: _Run[Any]) -> None:
+        self.worklist.settle()
+        await self.worklist.wait()
+        if self.worklist.halt is not None:
+            raise StopRun("loop", str(self.worklist.halt))
+        if self.worklist.news or self.worklist.running:
+            run.messages.append(Message.user(self.worklist.report()))
+
+    def _refuse_finish(self, run: _Run[Any]) -> str | None:
+        if open := self.worklist.open:
+            return (f"Tasks {', '.join(open)} are still open; their results will come to you by themselves. "
+                    "Wait for them, or cancel them, before you answer.")
+        return None
+
+
+class WorklistMode(Generic[T]):
+    """One worklist-mode run of a supervisor."""
+
+    def __init__(self, sup: Supervisor[T], scope: Scope, task: str, history: Sequence[Message] | None) -> None:
+        self.sup, self.scope, self.task, self.history = sup, scope, task, history
+        scope.guard = scope.guard or DelegationGuard()
+        self.worklist = Worklist(scope, sup.tools, sup.factory, sup.concurrency, sup.max_tasks, sup.share)
+
+    async def run(self) -> RunResult[T]:
+        sup = self.sup
+        brain = _Brain(sup.name, sup.prompt(WORKLIST + sup.roster(), WORKLIST_SPAWN), tools=self.tools(),
+                       model=sup.model, output=sup.output, settings=sup.settings, max_steps=sup.max_steps,
+                       ends_with="text" if sup.output in (None, str) else "finish")
+        brain.worklist = self.worklist
+        try:
+            return await brain._run_in(self.scope.within("worklist"), self.task, self.history)  # type: ignore[return-value]
+        finally:
+            self.worklist.stop()
+
+    def tools(self) -> list[Tool[Any]]:
+        worklist, sup = self.worklist, self.sup
+        agent_names: Any = Literal[(*sup.agents, "new") if sup.factory else tuple(sup.agents)]  # type: ignore[valid-type]
+        spec: Any = sup.factory.spec if sup.factory else None
+
+        fields: dict[str, Any] = {
+            "id": (str, Field(description="A short unique id you choose, e.g. summary-1")),
+            "description": (str, Field(description="The task, complete and self-contained")),
+            "agent": (agent_names, Field(description="The agent that does it")),
+            "priority": (int, Field(description="Higher runs sooner")),
+            "depends_on": (list[str], Field(description="ids of tasks whose results it needs (may be empty)")),
+            "context": (str | None, Field(default=None, description="Facts it needs besides those results")),
+        }
+        if spec is not None:
+            fields["new_agent"] = (spec | None, Field(default=None, description='The agent to make if agent is "new"'))
+
+        async def add_task(**arguments: Any) -> str:
+            return worklist.add(**arguments)
+
+        add = Tool(add_task, description="Add a task to the worklist.",
+                   args_model=create_model("add_task_arguments", __config__=ConfigDict(extra="forbid"), **fields))
+
+        async def reprioritize(id: Annotated[str, "The task's id"],
+                               priority: Annotated[int, "Higher runs sooner"]) -> str:
+            """Change the priority of a pending task."""
+            return worklist.reprioritize(id, priority)
+
+        async def cancel_task(id: Annotated[str, "The task's id"],
+                              reason: Annotated[str, "Why, in a few words"]) -> str:
+            """Cancel a task that is pending or running."""
+            return worklist.cancel(id, reason)
+
+        made = [add, Tool(reprioritize), Tool(cancel_task)]
+        for t in made:  # cheap state changes, replayed by re-running them, not journaled
+            t.journaled = False
+        return made
+

@@ -1,0 +1,37 @@
+"""Task agents for supervisor tests: scripted stand-ins that record when and what they were asked."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentflow import Agent, FunctionModel
+from agentflow.models.scripted import RequestInfo, call
+
+
+@dataclass
+class Crew:
+    """Agents whose model finishes each task with `answer(task)` after `delay` seconds."""
+
+    delay: float = 0.0
+    started: list[str] = field(default_factory=list[str])
+    tasks: dict[str, list[str]] = field(default_factory=dict[str, list[str]])
+    inflight: int = 0
+    peak: int = 0
+
+    def agent(self, name: str, description: str = "", **kwargs: Any) -> Agent[str]:
+        async def reply(info: RequestInfo) -> Any:
+            task = info.messages[-1].content or ""
+            self.started.append(f"{name}:{task.splitlines()[0]}")
+            self.tasks.setdefault(name, []).append(task)
+            self.inflight += 1
+            self.peak = max(self.peak, self.inflight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.inflight -= 1
+            return call("finish", answer=f"{name} did {task.splitlines()[0]}")
+
+        return Agent(name, f"You are {name}.", description=description or f"The {name}.",
+                     model=FunctionModel(reply), **kwargs)
