@@ -273,6 +273,9 @@ class _Run(Generic[T]):
             return self.end(self.make_result("finish", ""))
         except StopRun as stop:
             return self.end(self.make_result(stop.reason, stop.detail))
+        except asyncio.CancelledError:  # e.g. a worklist task cancelled: its parent still keeps what it did
+            self.end(self.make_result("cancelled", "the run was cancelled"))
+            raise
         except Exception as exc:  # nothing paid for is lost: the partial result rides on the error
             if not hasattr(exc, "result"):
                 exc.result = self.make_result("error", f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from .messages import Message, ModelResponse, ToolCall, Usage
 
 T = TypeVar("T")
 
-StopReason = Literal["finish", "error", "loop"] | LimitReason
+StopReason = Literal["finish", "error", "loop", "cancelled"] | LimitReason
 
 
 class ModelStep(Event):

@@ -12,9 +12,10 @@ from agentflow.models.scripted import RequestInfo, call
 
 @dataclass
 class Crew:
-    """Agents whose model finishes each task with `answer(task)` after `delay` seconds."""
+    """Agents whose model finishes each task at once with "<agent> did <task>", after a delay."""
 
     delay: float = 0.0
+    delays: dict[str, float] = field(default_factory=dict[str, float])  # by the task's first line
     started: list[str] = field(default_factory=list[str])
     tasks: dict[str, list[str]] = field(default_factory=dict[str, list[str]])
     inflight: int = 0
@@ -28,7 +29,7 @@ class Crew:
             self.inflight += 1
             self.peak = max(self.peak, self.inflight)
             try:
-                await asyncio.sleep(self.delay)
+                await asyncio.sleep(self.delays.get(task.splitlines()[0], self.delay))
             finally:
                 self.inflight -= 1
             return call("finish", answer=f"{name} did {task.splitlines()[0]}")

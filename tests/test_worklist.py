@@ -1,0 +1,198 @@
+"""The worklist: priorities, a scheduler with a concurrency limit, results that arrive by themselves,
+reprioritisation, cancellation, dependency cycles, agents made on the fly, bounds and the loop guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentflow import Agent, FunctionModel, ScriptedModel, Supervisor, ToolStep, WorklistChanged, tool
+from agentflow.models.scripted import RequestInfo, call
+from tests.helpers import Crew
+
+
+def add(id: str, description: str, agent: str = "worker", priority: int = 0, depends_on: list[str] | None = None,
+        **extra: Any) -> Any:
+    return call("add_task", id=id, description=description, agent=agent, priority=priority,
+                depends_on=depends_on or [], **extra)
+
+
+async def run_collecting(sup: Supervisor[Any], task: str) -> tuple[Any, list[Any]]:
+    events: list[Any] = []
+    stream = sup.stream(task)
+    async for e in stream:
+        events.append(e)
+    return stream.result, events
+
+
+async def test_tasks_run_by_priority_within_the_concurrency_limit_and_results_arrive_by_themselves() -> None:
+    crew = Crew(delay=0.02)
+    brain = ScriptedModel([
+        [add("low", "low job", priority=1), add("mid", "mid job", priority=2), add("high", "high job", priority=3)],
+        "waiting",  # results come without asking; a text reply while tasks are open is not the answer
+        "still waiting",
+        "All three jobs are done.",
+    ])
+    sup = Supervisor([crew.agent("worker")], model=brain, mode="worklist", concurrency=1)
+    result, events = await run_collecting(sup, "do the jobs")
+    assert result.ok and result.output == "All three jobs are done."
+    assert crew.started == ["worker:high job", "worker:mid job", "worker:low job"]
+    assert crew.peak == 1
+    seen = "\n".join(m.content or "" for m in brain.requests[-1].messages)
+    for job in ("high", "mid", "low"):
+        assert f"Task {job} (worker) done: worker did {job} job" in seen
+    assert "still open" in seen  # the early text reply was refused, not taken as the answer
+    changes = [(e.change, e.item.id) for e in events if isinstance(e, WorklistChanged)]
+    assert changes[:4] == [("added", "low"), ("added", "mid"), ("added", "high"), ("started", "high")]
+    assert ("done", "low") in changes and len(result.children) == 3
+
+
+async def test_concurrency_limit_is_reached_but_not_passed() -> None:
+    crew = Crew(delay=0.03)
+    brain = ScriptedModel([[add(f"t{i}", f"job {i}") for i in range(6)]] + ["done"] * 6)
+    sup = Supervisor([crew.agent("worker")], model=brain, mode="worklist", concurrency=3)
+    result = await sup.run("go")
+    assert result.output == "done" and crew.peak == 3 and len(crew.started) == 6
+
+
+async def test_reprioritize_changes_what_starts_next() -> None:
+    crew = Crew(delay=0.02)
+    brain = ScriptedModel([
+        [add("a", "job a", priority=1), add("b", "job b", priority=2), add("c", "job c", priority=3),
+         add("d", "job d", priority=4)],
+        call("reprioritize", id="a", priority=10),  # after d's result; c started by itself meanwhile
+        "done", "done", "done", "done",
+    ])
+    sup = Supervisor([crew.agent("worker")], model=brain, mode="worklist", concurrency=1)
+    result, events = await run_collecting(sup, "go")
+    assert crew.started == ["worker:job d", "worker:job c", "worker:job a", "worker:job b"]
+    assert ("reprioritized", "a", 10) in [(e.change, e.item.id, e.item.priority) for e in events
+                                          if isinstance(e, WorklistChanged)]
+    assert result.output == "done"
+
+
+async def test_cancel_a_pending_and_a_running_task_and_block_what_depended_on_it() -> None:
+    crew = Crew(delays={"slow job": 5, "fast job": 0.01})
+    brain = ScriptedModel([
+        [add("slow", "slow job", priority=2), add("fast", "fast job", priority=1),
+         add("later", "never", depends_on=["slow"]), add("after", "needs slow", depends_on=["slow"])],
+        [call("cancel_task", id="later", reason="not needed"), call("cancel_task", id="slow", reason="too slow")],
+        "Cancelled what was not needed.",
+    ])
+    sup = Supervisor([crew.agent("worker")], model=brain, mode="worklist", concurrency=2)
+    result, events = await run_collecting(sup, "go")
+    assert result.output == "Cancelled what was not needed."
+    assert crew.started == ["worker:slow job", "worker:fast job"]
+    statuses = {e.item.id: e.change for e in events if isinstance(e, WorklistChanged)}
+    assert statuses == {"slow": "cancelled", "fast": "done", "later": "cancelled", "after": "blocked"}
+    last = brain.requests[-1].last.content or ""
+    assert "Task after (worker) blocked: depends on slow, which did not finish" in last
+    assert sorted(c.stop_reason for c in result.children) == ["cancelled", "finish"]  # partial work is kept
+
+
+async def test_finish_is_refused_while_tasks_are_open() -> None:
+    crew = Crew(delays={"slow": 0.2, "fast": 0.01})
+    brain = ScriptedModel([[add("s", "slow"), add("f", "fast")], call("finish", answer="too early"),
+                           call("finish", answer="now")])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist", output=str).run("go")
+    assert result.output == "now"
+    refusal = next(s for s in result.steps if isinstance(s, ToolStep) and s.error == "rejected")
+    assert refusal.observation.startswith("Tasks s are still open; their results will come to you by themselves")
+
+
+async def test_a_dependency_cycle_is_refused_naming_it() -> None:
+    crew = Crew()
+    brain = ScriptedModel([
+        [add("t1", "first", depends_on=["t2"]), add("t2", "second", depends_on=["t1"])],
+        call("cancel_task", id="t1", reason="fix"),
+        "fixed",
+    ])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go")
+    refused = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "failed"]
+    assert len(refused) == 1
+    assert "task 't2' was not added" in refused[0].observation
+    assert "cycle (each is needed by the next): t1 -> t2 -> t1" in refused[0].observation
+    assert crew.started == []
+
+
+async def test_dependencies_pass_results_and_context_down() -> None:
+    crew = Crew()
+    brain = ScriptedModel([
+        [add("html", "fetch the storefront"), add("idea", "invent a plug-in", depends_on=["html"],
+                                                   context="The shop sells socks.")],
+        "wait", "done",
+    ])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go")
+    assert result.output == "done"
+    idea_task = crew.tasks["worker"][1]
+    assert idea_task.startswith("invent a plug-in\n\nContext:\n")
+    assert '"notes":"The shop sells socks."' in idea_task and '"html":"worker did fetch the storefront"' in idea_task
+
+
+async def test_tasks_for_agents_made_on_the_fly() -> None:
+    @tool
+    def browse(url: str) -> str:
+        """Fetch a page."""
+        return "<html>socks</html>"
+
+    spawned = ScriptedModel([call("browse", url="x"), call("finish", answer="sells socks")])
+    spec = {"name": "browser", "instructions": "Browse.", "tools": ["browse"], "output": "text"}
+    brain = ScriptedModel([add("look", "look at x", agent="new", new_agent=spec), "x sells socks"])
+    sup = Supervisor([], model=brain, mode="worklist", library=[browse])
+    sup.factory.model = spawned  # type: ignore[union-attr]
+    result = await sup.run("what does x sell?")
+    assert result.output == "x sells socks"
+    assert result.children[0].agent == "supervisor/browser" and result.children[0].output == "sells socks"
+    assert spawned.requests[0].tool_names == ["browse", "finish"]
+
+
+async def test_unknown_agent_full_list_and_duplicate_ids_are_refused() -> None:
+    crew = Crew()
+    brain = ScriptedModel([
+        [add("a", "x"), add("a", "y"), add("b", "z", agent="nobody"), add("c", "w")],
+        "wait", "done",
+    ])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist", max_tasks=1).run("go")
+    observations = [s.observation for s in result.steps if isinstance(s, ToolStep)]
+    assert observations[0] == "Added task a."
+    assert "already a task 'a'" in observations[1]
+    assert "agent: Input should be 'worker' (got 'nobody')" in observations[2]
+    assert "worklist is full (max_tasks=1)" in observations[3]
+
+
+async def test_the_same_task_again_is_refused_then_the_run_stops() -> None:
+    crew = Crew()
+    brain = ScriptedModel([add("t1", "same"), add("t2", "same"), add("t3", "same"), "unreached"])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go")
+    assert result.stop_reason == "loop" and crew.started == ["worker:same"]
+    assert "delegated to worker again after being refused" in result.detail
+
+
+async def test_a_text_answer_with_nothing_open_ends_at_once() -> None:
+    result = await Supervisor([Crew().agent("worker")], model=ScriptedModel(["Hi!"]), mode="worklist").run("hi")
+    assert result.output == "Hi!" and result.usage.requests == 1
+
+
+async def test_the_time_limit_ends_a_run_waiting_on_tasks() -> None:
+    from agentflow import Limits
+
+    crew = Crew(delay=5)
+    brain = ScriptedModel([add("t", "forever")])
+    sup = Supervisor([crew.agent("worker")], model=brain, mode="worklist", limits=Limits(max_seconds=0.1))
+    result = await sup.run("go")
+    assert result.stop_reason == "max_time"
+
+
+async def test_worklist_tools_are_not_journaled_as_steps() -> None:
+    names: list[str] = []
+    from agentflow import StepRunner
+
+    class Recorder(StepRunner):
+        async def step(self, name: str, fn: Any, result_type: Any) -> Any:
+            names.append(name)
+            return await fn()
+
+    crew = Crew()
+    brain = FunctionModel(lambda info: add("t", "job") if len(info.messages) == 2 else "done")
+    await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go", runner=Recorder())
+    assert names == ["supervisor/worklist/model/0", "supervisor/task/t/worker/model/0", "supervisor/worklist/model/2"]
+    _ = RequestInfo, Agent
