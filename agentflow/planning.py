@@ -120,8 +120,12 @@ class PlanMode(Generic[T]):
             if plan is None:
                 plan = await self.make_plan()
             else:
+                try:
+                    self.check(plan, set())
+                except ValueError as e:
+                    raise ConfigError(f"the plan given to run() is not valid: {e}") from None
                 self.messages.append(Message.user(f"{self.task}\n\nThe plan, given: {plan.model_dump_json()}"))
-                plan = await self.adopt(plan, self.pending_ids(), "given")
+                plan = await self.adopt(plan, set(), "given")
             self.pending = list(plan.steps)
             await self.execute()
             output = await self.answer()

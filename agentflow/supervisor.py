@@ -47,7 +47,8 @@ class Supervisor(Generic[T]):
 
     `library` and `schemas` let it make task agents on the fly (tools it may give them, outputs
     they may return). `limits` bound the whole tree; `share` caps each delegation at a fraction
-    of what is left. `concurrency` and `max_tasks` bound the worklist; `replan` says when plan
+    of what is left. `concurrency` bounds the task agents running at once (plan and worklist),
+    `max_tasks` the worklist's length; `replan` says when plan
     mode reviews its plan; `on_plan` sees (and may replace) every plan before it runs."""
 
     @overload

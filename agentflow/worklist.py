@@ -139,12 +139,13 @@ class Worklist:
 
     # -- the scheduler --------------------------------------------------------------------------
 
-    def settle(self) -> None:
-        """Block tasks that can never run, then start the best ready tasks in the free slots."""
+    def settle(self, *, turn_over: bool = False) -> None:
+        """Block tasks that can never run, then start the best ready tasks in the free slots. A task
+        may name one added later in the same turn, so unknown ids block it only once the turn is over."""
         for item in self.items.values():
             if item.status != "pending":
                 continue
-            unknown = [d for d in item.depends_on if d not in self.items]
+            unknown = [d for d in item.depends_on if d not in self.items] if turn_over else []
             lost = [d for d in item.depends_on if d in self.items and self.items[d].status in
                     ("failed", "cancelled", "blocked")]
             if unknown or lost:
@@ -153,8 +154,8 @@ class Worklist:
                     ("do not exist" if unknown else "did not finish")
                 self.news.append(item.id)
                 self.publish("blocked", item)
-        ready = [i for i in self.items.values()
-                 if i.status == "pending" and all(self.items[d].status == "done" for d in i.depends_on)]
+        ready = [i for i in self.items.values() if i.status == "pending"
+                 and all(d in self.items and self.items[d].status == "done" for d in i.depends_on)]
         ready.sort(key=lambda i: (-i.priority, self.order[i.id]))
         for item in ready[:max(self.concurrency - len(self.running), 0)]:
             item.status = "running"
@@ -174,10 +175,11 @@ class Worklist:
             return await tool.delegate(item.description, context)
 
     def ended(self, id: str, task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or self.running.get(id) is not task:
+        if self.running.get(id) is not task:  # cancelled with cancel_task: already accounted for
             return
         del self.running[id]
-        item, error = self.items[id], task.exception()
+        item = self.items[id]
+        error = RuntimeError("the task was cancelled") if task.cancelled() else task.exception()
         if isinstance(error, LoopDetected):
             self.halt = error
         if error is None:
@@ -227,7 +229,7 @@ class _Brain(Agent[Any]):
     worklist: Worklist
 
     async def _before_turn(self, run: _Run[Any]) -> None:
-        self.worklist.settle()
+        self.worklist.settle(turn_over=True)
         await self.worklist.wait()
         if self.worklist.halt is not None:
             raise StopRun("loop", str(self.worklist.halt))

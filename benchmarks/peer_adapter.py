@@ -33,11 +33,8 @@ class Impl:
                            ends_with=ENDS_WITH)
         worker = Agent("worker", S.WORKER_INSTRUCTIONS, tools=[lookup], model=model, max_steps=steps,
                        ends_with=ENDS_WITH)
-
-        @tool(name=S.WORKER_TOOL_NAME, description=S.WORKER_TOOL_DESCRIPTION)
-        async def delegate(task: str) -> str:
-            return (await worker.run(task)).output or ""
-
+        # Agents as tools: the 20 delegations of one reply run concurrently, usage rolls up.
+        delegate = worker.as_tool(S.WORKER_TOOL_NAME, S.WORKER_TOOL_DESCRIPTION, context=None)
         self.supervisor = Agent("supervisor", S.SUPERVISOR_INSTRUCTIONS, tools=[delegate], model=model,
                                 max_steps=steps, ends_with=ENDS_WITH)
 

@@ -200,3 +200,10 @@ async def test_a_plan_may_make_agents_on_the_fly() -> None:
     result = await sup.run("shout hi")
     assert result.output == "HI it is"
     assert result.children[0].agent == "supervisor/shouter" and result.children[0].output == "HI"
+
+
+async def test_an_invalid_given_plan_is_a_clear_error() -> None:
+    sup = Supervisor([Crew().agent("w")], model=ScriptedModel([]), mode="plan")
+    bad = Plan(goal="g", steps=[PlanStep(id="a", task="x", agent="w", needs=["zzz"])])
+    with pytest.raises(ConfigError, match="plan given to run\\(\\) is not valid: step 'a' depends on 'zzz'"):
+        await sup.run("go", plan=bad)

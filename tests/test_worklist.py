@@ -196,3 +196,16 @@ async def test_worklist_tools_are_not_journaled_as_steps() -> None:
     await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go", runner=Recorder())
     assert names == ["supervisor/worklist/model/0", "supervisor/task/t/worker/model/0", "supervisor/worklist/model/2"]
     _ = RequestInfo, Agent
+
+
+async def test_a_task_may_depend_on_one_added_later_in_the_same_turn_but_not_on_one_never_added() -> None:
+    crew = Crew()
+    brain = ScriptedModel([
+        [add("report", "write the report", depends_on=["data"]), add("data", "gather data"),
+         add("orphan", "x", depends_on=["ghost"])],
+        "done", "done", "done",  # the blocked task is reported at once, then each result
+    ])
+    result, events = await run_collecting(Supervisor([crew.agent("worker")], model=brain, mode="worklist"), "go")
+    assert crew.started == ["worker:gather data", "worker:write the report"]
+    assert ("blocked", "orphan") in [(e.change, e.item.id) for e in events if isinstance(e, WorklistChanged)]
+    assert result.output == "done"
