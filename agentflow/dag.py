@@ -1,13 +1,18 @@
 """Dependency graphs (networkx): built from `{node: its dependencies}`, refused with a clear
-error when a dependency is unknown or the dependencies form a cycle."""
+error when a dependency is unknown or the dependencies form a cycle.
+
+networkx is imported on first use: it costs ~20 MB and ~70 ms, which an agent that never
+plans should not pay."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class CycleError(ConfigError):
@@ -20,7 +25,7 @@ class CycleError(ConfigError):
 
 def dependency_graph(depends_on: Mapping[str, Iterable[str]], *, what: str = "step") -> nx.DiGraph[str]:
     """Edges run from a dependency to its dependent, so a topological order is an order to run in."""
-    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph = new_graph()
     graph.add_nodes_from(depends_on)
     for node, needs in depends_on.items():
         for need in needs:
@@ -32,7 +37,15 @@ def dependency_graph(depends_on: Mapping[str, Iterable[str]], *, what: str = "st
     return graph
 
 
+def new_graph() -> nx.DiGraph[str]:
+    import networkx
+
+    return networkx.DiGraph()
+
+
 def check_acyclic(graph: nx.DiGraph[str], *, what: str = "step") -> None:
+    import networkx as nx
+
     try:
         edges = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:

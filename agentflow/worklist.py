@@ -14,11 +14,10 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .agent import Agent, StopRun, _Run
-from .dag import CycleError, check_acyclic
+from .dag import CycleError, check_acyclic, new_graph
 from .delegation import AgentTool, DelegationGuard, LoopDetected
 from .events import Event
 from .messages import Message
@@ -72,7 +71,7 @@ class Worklist:
         self.scope, self.tools, self.factory = scope, tools, factory
         self.concurrency, self.max_tasks, self.share = concurrency, max_tasks, share
         self.items: dict[str, WorkItem] = {}
-        self.graph: nx.DiGraph[str] = nx.DiGraph()
+        self.graph = new_graph()
         self.specs: dict[str, AgentSpec | BaseModel] = {}
         self.contexts: dict[str, str | None] = {}
         self.order: dict[str, int] = {}
