@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentflow import Agent, FunctionModel
+from agentflow import Agent, FunctionModel, StepRunner
 from agentflow.models.scripted import RequestInfo, call
 
 
@@ -36,3 +36,14 @@ class Crew:
 
         return Agent(name, f"You are {name}.", description=description or f"The {name}.",
                      model=FunctionModel(reply), **kwargs)
+
+
+class StepNames(StepRunner):
+    """A step runner that records the name of every step it runs."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    async def step(self, name: str, fn: Any, result_type: Any) -> Any:
+        self.names.append(name)
+        return await fn()

@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentflow import Agent, Budget, FunctionModel, Limits, ScriptedModel, StepRunner, Usage, tool
+from agentflow import Agent, Budget, FunctionModel, Limits, ScriptedModel, Usage, tool
 from agentflow.events import RunFinished, RunStarted
 from agentflow.messages import ToolCall
 from agentflow.models.scripted import RequestInfo, call
 from agentflow.result import ModelStep, ToolStep
+from tests.helpers import StepNames
 
 
 class Facts(BaseModel):
@@ -132,13 +133,7 @@ async def test_a_hand_written_tool_that_awaits_an_agent_rolls_up_too() -> None:
 
 
 async def test_step_names_are_unique_when_an_agent_gets_several_tasks() -> None:
-    names: list[str] = []
-
-    class Recorder(StepRunner):
-        async def step(self, name: str, fn: Any, result_type: Any) -> Any:
-            names.append(name)
-            return await fn()
-
+    runner = StepNames()
     worker = Agent("worker", "w", model=ScriptedModel([call("finish", answer="a"), call("finish", answer="b")]))
 
     @tool
@@ -150,7 +145,8 @@ async def test_step_names_are_unique_when_an_agent_gets_several_tasks() -> None:
 
     parent_model = ScriptedModel([call_with_id("c1", "twice", {"x": "go"}), "ab"])
     boss = Agent("boss", tools=[twice], model=parent_model, ends_with="text")
-    assert (await boss.run("go", runner=Recorder())).output == "ab"
+    assert (await boss.run("go", runner=runner)).output == "ab"
+    names = runner.names
     assert names == ["boss/model/0", "boss/tool/c1", "boss/tool/c1/worker/model/0",
                      "boss/tool/c1/worker~2/model/0", "boss/model/2"]
     assert len(set(names)) == len(names)

@@ -7,7 +7,7 @@ from typing import Any
 
 from agentflow import Agent, FunctionModel, ScriptedModel, Supervisor, ToolStep, WorklistChanged, tool
 from agentflow.models.scripted import RequestInfo, call
-from tests.helpers import Crew
+from tests.helpers import Crew, StepNames
 
 
 def add(id: str, description: str, agent: str = "worker", priority: int = 0, depends_on: list[str] | None = None,
@@ -183,18 +183,11 @@ async def test_the_time_limit_ends_a_run_waiting_on_tasks() -> None:
 
 
 async def test_worklist_tools_are_not_journaled_as_steps() -> None:
-    names: list[str] = []
-    from agentflow import StepRunner
-
-    class Recorder(StepRunner):
-        async def step(self, name: str, fn: Any, result_type: Any) -> Any:
-            names.append(name)
-            return await fn()
-
+    runner = StepNames()
     crew = Crew()
     brain = FunctionModel(lambda info: add("t", "job") if len(info.messages) == 2 else "done")
-    await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go", runner=Recorder())
-    assert names == ["supervisor/worklist/model/0", "supervisor/task/t/worker/model/0", "supervisor/worklist/model/2"]
+    await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go", runner=runner)
+    assert runner.names == ["supervisor/worklist/model/0", "supervisor/task/t/worker/model/0", "supervisor/worklist/model/2"]
     _ = RequestInfo, Agent
 
 
