@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentflow import Agent, FunctionModel, ScriptedModel, Supervisor, ToolStep, WorklistChanged, tool
-from agentflow.models.scripted import RequestInfo, call
+from agentflow import FunctionModel, ScriptedModel, Supervisor, ToolStep, WorklistChanged, tool
+from agentflow.models.scripted import call
 from tests.helpers import Crew, StepNames
 
 
@@ -187,8 +187,8 @@ async def test_worklist_tools_are_not_journaled_as_steps() -> None:
     crew = Crew()
     brain = FunctionModel(lambda info: add("t", "job") if len(info.messages) == 2 else "done")
     await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go", runner=runner)
-    assert runner.names == ["supervisor/worklist/model/0", "supervisor/task/t/worker/model/0", "supervisor/worklist/model/2"]
-    _ = RequestInfo, Agent
+    assert runner.names == ["supervisor/worklist/model/0", "supervisor/task/t/worker/model/0",
+                            "supervisor/worklist/model/2"]
 
 
 async def test_a_task_may_depend_on_one_added_later_in_the_same_turn_but_not_on_one_never_added() -> None:
