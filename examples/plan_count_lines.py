@@ -28,7 +28,7 @@ from _setup import model_from, parser
 from agentflow.tools import calculator
 from pydantic import BaseModel, Field
 
-from agentflow import Agent, ConfigError, FunctionModel, Model, Plan, PlanStepChanged, Supervisor, tool
+from agentflow import Agent, ConfigError, FunctionModel, Model, ModelSettings, Plan, PlanStepChanged, Supervisor, tool
 from agentflow.models import RequestInfo, call
 
 TASK = ("Find all the jupyter notebook files in the current directory and count the number of lines of each "
@@ -66,16 +66,18 @@ def show_plan(plan: Plan) -> None:
 
 
 def build(models: dict[str, Model]) -> Supervisor[Answer]:
+    steady = ModelSettings(temperature=0)  # a workflow wants the likeliest reply, not a creative one
     finder = Agent("finder", "You find files. Call find_files with a glob pattern, then finish with the list of "
-                   "file names it returned.", tools=[find_files], output=list[str], model=models["finder"])
+                   "file names it returned.", tools=[find_files], output=list[str], model=models["finder"],
+                   settings=steady, max_steps=4)
     counter = Agent("counter", "You count lines. Call count_lines once for each file named in the context, then "
                     "finish with every file and its line count.", tools=[count_lines], output=list[FileLines],
-                    model=models["counter"])
+                    model=models["counter"], settings=steady, max_steps=10)
     adder = Agent("adder", "You add numbers. Call calculator once with an expression that adds all the line "
                   "counts in the context, e.g. 12+30+7, then finish with the result.", tools=[calculator],
-                  output=int, model=models["adder"])
+                  output=int, model=models["adder"], settings=steady, max_steps=4)
     return Supervisor([finder, counter, adder], mode="plan", output=Answer, on_plan=show_plan, name="opsmate",
-                      replan="on_failure", model=models["supervisor"],
+                      replan="on_failure", model=models["supervisor"], settings=steady,
                       instructions="Plan three steps: the finder finds the files, the counter counts the lines "
                                    "of each file it found, the adder adds the counts.")
 
@@ -159,12 +161,11 @@ def main() -> int:
     p = parser(__doc__ or "")
     p.add_argument("--dir", type=Path, default=None, help="the directory to work in (default: fake notebooks)")
     args = p.parse_args()
+    models: dict[str, Model]
     try:
-        model: Model = model_from(args)
-        models = dict.fromkeys(STAND_INS, model)
+        models = dict.fromkeys(STAND_INS, model_from(args))
     except ConfigError:
-        print("(no model configured: using offline stand-in models that play the plan; see README to use a real "
-              "one)\n")
+        print("(no model configured: using an offline stand-in for each agent; see README to use a real one)\n")
         models = {role: FunctionModel(fn, name=f"stand-in-{role}") for role, fn in STAND_INS.items()}
     with tempfile.TemporaryDirectory(prefix="notebooks-") as temporary:
         directory = args.dir or Path(temporary)

@@ -21,8 +21,8 @@ from typing import Annotated, Any
 from _setup import model_from, parser
 from pydantic import BaseModel, Field
 
-from agentflow import Agent, ConfigError, FunctionModel, Model, RunFinished, RunStarted, Supervisor, Tool, \
-    ToolCall, ToolError, WorklistChanged, tool
+from agentflow import Agent, ConfigError, FunctionModel, Model, ModelSettings, RunFinished, RunStarted, Supervisor, \
+    Tool, ToolCall, ToolError, WorklistChanged, tool
 from agentflow.models import RequestInfo, call
 
 
@@ -59,16 +59,18 @@ class PluginIdea(BaseModel):
 class Email(BaseModel):
     to: str = Field(description="The owner's email address")
     subject: str
-    body: str = Field(description="The email, greeting the owner by name and pitching the plug-in")
+    body: str = Field(description="At most 100 words: greet the owner by name, pitch the plug-in, sign as "
+                                  "The Plug-in Team")
 
 
 @tool
 def fetch_storefront(url: Annotated[str, "the storefront's URL"]) -> str:
-    """Fetch the HTML of a storefront's home page."""
-    html = STOREFRONTS.get(url.strip().rstrip("/"))
+    """Fetch a storefront's home page, as text."""
+    host = url.strip().split("//")[-1].strip("/")  # with or without https://
+    html = next((page for known, page in STOREFRONTS.items() if known.endswith("//" + host)), None)
     if html is None:
         raise ToolError(f"no storefront at {url}; the storefronts are: {', '.join(STOREFRONTS)}")
-    return html
+    return "\n".join(t.strip() for t in re.split(r"<[^>]+>", html) if t.strip())  # small models misread raw HTML
 
 
 @tool(requires_approval=True)
@@ -87,29 +89,32 @@ def approve(request: ToolCall, _tool: Tool[Any]) -> bool:
     return True
 
 
-INSTRUCTIONS = """We sell Shopify plug-ins and market them to store owners. For each storefront URL add four tasks:
-- read-N (agent reader): read the storefront at the URL and summarize the store. depends_on: []
+INSTRUCTIONS = """We sell Shopify plug-ins and market them to store owners. Storefront N (1, 2, ...) needs exactly
+these four tasks, added in this order, each with context "" (its agent gets the results it depends on):
+- read-N (agent reader): read the storefront at its URL and summarize the store. depends_on: []
 - idea-N (agent ideator): invent a plug-in for that store. depends_on: ["read-N"]
 - email-N (agent copywriter): write the store's owner an email pitching the plug-in. depends_on: ["read-N", "idea-N"]
 - send-N (agent mailer): send that email. depends_on: ["email-N"]
-where N is the storefront's number (1, 2, ...). When every email is sent, answer with one line per store:
-its name, the plug-in and the email subject."""
+Add no other tasks. The work is done only when send-N is done for every storefront; then call finish with one
+line per store: its name, the plug-in and the email subject."""
 
 
 def build(models: dict[str, Model]) -> Supervisor[str]:
-    reader = Agent("reader", "You read storefronts. Fetch the page with fetch_storefront, then finish with a "
-                   "summary of the store.", tools=[fetch_storefront], output=StoreSummary, model=models["reader"])
+    steady = ModelSettings(temperature=0)  # workflows want the likeliest reply, not a creative one
+    reader = Agent("reader", "You read storefronts. Call fetch_storefront once; when you have the page, call finish "
+                   "with a summary of the store.", tools=[fetch_storefront], output=StoreSummary,
+                   model=models["reader"], settings=steady, max_steps=4)
     ideator = Agent("ideator", "You invent Shopify plug-ins. From the store summary in the context, invent one "
                     "plug-in that would help that store sell more, and finish with it.",
-                    output=PluginIdea, model=models["ideator"])
+                    output=PluginIdea, model=models["ideator"], settings=steady)
     copywriter = Agent("copywriter", "You write short, friendly marketing emails. From the store summary and the "
                        "plug-in idea in the context, write the owner an email and finish with it.",
-                       output=Email, model=models["copywriter"])
-    mailer = Agent("mailer", "You send emails. Call send_email with the to, subject and body of the email in the "
-                   "context, exactly as written, then finish.", tools=[send_email], approve=approve,
-                   model=models["mailer"])
+                       output=Email, model=models["copywriter"], settings=steady)
+    mailer = Agent("mailer", "You send emails. An email is sent only when you call send_email: call it with the to, "
+                   "subject and body of the email in the context, exactly as written, then finish.",
+                   tools=[send_email], approve=approve, model=models["mailer"], settings=steady, max_steps=4)
     return Supervisor([reader, ideator, copywriter, mailer], mode="worklist", instructions=INSTRUCTIONS,
-                      name="marketing", model=models["supervisor"], max_steps=40)
+                      name="marketing", model=models["supervisor"], settings=steady, max_steps=40)
 
 
 # -- the offline stand-in: one small function per agent plays its part of the protocol ---------------
@@ -145,10 +150,9 @@ def reader_stand_in(info: RequestInfo) -> Any:
     fetched = [m.content or "" for m in info.messages if m.role == "tool"]
     if not fetched:
         return call("fetch_storefront", url=re.findall(r"https://[\w.-]+", info.messages[1].content or "")[0])
-    html = fetched[-1]
-    store, owner, email = re.findall(r"<title>(.*?)</title>.*by (.*?) \((.*?)\)", html)[0]
-    return call("finish", store=store, owner=owner, owner_email=email,
-                sells=", ".join(re.findall(r"<li>(.*?)</li>", html)))
+    store, _, *products, footer = fetched[-1].splitlines()  # title, heading, products..., footer
+    owner, email = re.findall(r"by (.*) \((.*)\)", footer)[0]
+    return call("finish", store=store, owner=owner, owner_email=email, sells=", ".join(products))
 
 
 IDEAS = {  # store -> (plug-in, what it does)
@@ -204,23 +208,25 @@ async def run(supervisor: Supervisor[str], task: str) -> int:
     result = stream.result
     print(f"\nanswer:\n{result.output}\n\nstop: {result.stop_reason}   emails sent: {len(SENT)}   model calls: "
           f"{result.usage.requests}   tokens: {result.usage.total_tokens}")
-    return 0 if result.ok and SENT else 1
+    return 0 if result.ok and len(SENT) == len(STOREFRONTS) else 1
 
 
 def main() -> int:
     p = parser(__doc__ or "")
     p.add_argument("--stores", type=int, default=len(STOREFRONTS), help="how many storefronts to market to")
     args = p.parse_args()
+    models: dict[str, Model]
     try:
-        model: Model = model_from(args)
-        models = dict.fromkeys(STAND_INS, model)
+        models = dict.fromkeys(STAND_INS, model_from(args))
     except ConfigError:
-        print("(no model configured: using offline stand-in models that play the flow; see README to use a real one)\n")
+        print("(no model configured: using an offline stand-in for each agent; see README to use a real one)\n")
         models = {role: FunctionModel(fn, name=f"stand-in-{role}") for role, fn in STAND_INS.items()}
     for url in list(STOREFRONTS)[args.stores:]:
         del STOREFRONTS[url]
     urls = "\n".join(f"{n}. {url}" for n, url in enumerate(STOREFRONTS, 1))
-    return asyncio.run(run(build(models), f"Market our plug-ins to these storefronts:\n{urls}"))
+    task = f"Market our plug-ins to these storefronts:\n{urls}\nFollow the four-task recipe for each storefront, " \
+           "starting with task read-1."
+    return asyncio.run(run(build(models), task))
 
 
 if __name__ == "__main__":
