@@ -66,20 +66,25 @@ def show_plan(plan: Plan) -> None:
 
 
 def build(models: dict[str, Model]) -> Supervisor[Answer]:
-    steady = ModelSettings(temperature=0)  # a workflow wants the likeliest reply, not a creative one
-    finder = Agent("finder", "You find files. Call find_files with a glob pattern, then finish with the list of "
-                   "file names it returned.", tools=[find_files], output=list[str], model=models["finder"],
+    steady = ModelSettings(temperature=0, max_tokens=800)  # the likeliest reply, and no runaway ones
+    finder = Agent("finder", "You find files. Call find_files with the glob pattern of your task, then finish with "
+                   "the list of file names it returned.", tools=[find_files], output=list[str],
+                   description="finds the files that match a glob pattern, e.g. *.txt", model=models["finder"],
                    settings=steady, max_steps=4)
-    counter = Agent("counter", "You count lines. Call count_lines once for each file named in the context, then "
-                    "finish with every file and its line count.", tools=[count_lines], output=list[FileLines],
-                    model=models["counter"], settings=steady, max_steps=10)
-    adder = Agent("adder", "You add numbers. Call calculator once with an expression that adds all the line "
-                  "counts in the context, e.g. 12+30+7, then finish with the result.", tools=[calculator],
-                  output=int, model=models["adder"], settings=steady, max_steps=4)
+    counter = Agent("counter", "You count lines, one file at a time: call count_lines for the first file in the "
+                    "context, then for the next one, until every file has its count. Only then finish, with every "
+                    "file and its line count.", tools=[count_lines], output=list[FileLines],
+                    description="counts the lines of each file it is given", model=models["counter"],
+                    settings=steady, max_steps=10)
+    adder = Agent("adder", "You add numbers. Call calculator once, with the line counts of the context joined by "
+                  "+ signs, then finish with the result.", tools=[calculator],
+                  output=int, description="adds numbers up", model=models["adder"], settings=steady, max_steps=4)
     return Supervisor([finder, counter, adder], mode="plan", output=Answer, on_plan=show_plan, name="opsmate",
-                      replan="on_failure", model=models["supervisor"], settings=steady,
-                      instructions="Plan three steps: the finder finds the files, the counter counts the lines "
-                                   "of each file it found, the adder adds the counts.")
+                      replan="on_failure", model=models["supervisor"], settings=steady, instructions=(
+                          "Plan exactly three steps: find (the finder finds the files, say which pattern), count (the "
+                          "counter counts the lines of each file found), sum (the adder adds the counts). No step "
+                          "prints: you give the total in your answer. Each step's task says exactly what to do, "
+                          "e.g. \"Find the files matching *.txt\"."))
 
 
 # -- the offline stand-in: one small function per agent plays its part of the protocol ---------------

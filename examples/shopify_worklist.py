@@ -3,8 +3,10 @@
 For each storefront: read it and summarize the store -> invent a plug-in for it -> write the owner a
 marketing email -> send it. The supervisor adds these tasks with their dependencies; a scheduler runs
 each one as soon as the tasks it depends on are done, and results come back to the supervisor by
-themselves. Sending is irreversible, so `send_email` needs approval: here the approver prints the
-email and says yes, and "sending" only prints. The storefronts are canned HTML: no network.
+themselves. Sending is irreversible, so `send_email` needs approval (here the approver prints the
+email and says yes; "sending" only prints), and the mailer's `finish` is validated: it must give the
+receipt `send_email` returned, so it cannot claim a send that never happened. The storefronts are
+canned HTML: no network.
 
     python examples/shopify_worklist.py                                                     # offline stand-in
     python examples/shopify_worklist.py --base-url http://127.0.0.1:8080/v1 --constrained   # llama-server
@@ -25,7 +27,6 @@ from agentflow import Agent, ConfigError, FunctionModel, Model, ModelSettings, R
     Tool, ToolCall, ToolError, WorklistChanged, tool
 from agentflow.models import RequestInfo, call
 
-
 SHOPS = [  # url, store, what it sells, owner, owner's email
     ("https://happy-feet.example", "Happy Feet Socks", "Taco Tuesday socks, Cat astronaut socks, Rainbow crew socks",
      "Dana Pierce", "dana@happy-feet.example"),
@@ -38,7 +39,7 @@ STOREFRONTS = {url: f"<html><head><title>{store}</title></head><body><h1>{store}
                     + "".join(f"<li>{item}</li>" for item in sells.split(", "))
                     + f"</ul><footer>Owned and run by {owner} ({email})</footer></body></html>"
                for url, store, sells, owner, email in SHOPS}
-SENT: list[str] = []
+SENT: dict[str, str] = {}  # receipt -> subject
 
 
 class StoreSummary(BaseModel):
@@ -75,10 +76,21 @@ def fetch_storefront(url: Annotated[str, "the storefront's URL"]) -> str:
 
 @tool(requires_approval=True)
 async def send_email(to: Annotated[str, "the recipient's address"], subject: str, body: str) -> str:
-    """Send an email. It cannot be taken back, so a person approves every one first."""
-    print(f"SENDING to {to}: {subject}")
-    SENT.append(subject)
-    return f"Sent to {to}."
+    """Send an email and return its receipt. It cannot be taken back, so a person approves every one first."""
+    receipt = f"receipt-{len(SENT) + 1}"
+    SENT[receipt] = subject
+    print(f"SENDING to {to}: {subject}  [{receipt}]")
+    return receipt
+
+
+class Receipt(BaseModel):
+    receipt: str = Field(description="The receipt send_email returned, e.g. receipt-1")
+
+
+def really_sent(done: Receipt) -> None:
+    """The mailer's `finish` is checked: it may not claim an email went out that never did."""
+    if done.receipt not in SENT:
+        raise ValueError(f"{done.receipt!r} is not a receipt of send_email: call send_email, then finish with it")
 
 
 def approve(request: ToolCall, _tool: Tool[Any]) -> bool:
@@ -100,9 +112,10 @@ line per store: its name, the plug-in and the email subject."""
 
 
 def build(models: dict[str, Model]) -> Supervisor[str]:
-    steady = ModelSettings(temperature=0)  # workflows want the likeliest reply, not a creative one
-    reader = Agent("reader", "You read storefronts. Call fetch_storefront once; when you have the page, call finish "
-                   "with a summary of the store.", tools=[fetch_storefront], output=StoreSummary,
+    steady = ModelSettings(temperature=0, max_tokens=800)  # the likeliest reply, and no runaway ones
+    reader = Agent("reader", "You read storefronts. First call fetch_storefront with the URL. Its observation is the "
+                   "page text: take the store's name, owner, owner email and products from it and call finish with "
+                   "them. Never fetch the same page twice.", tools=[fetch_storefront], output=StoreSummary,
                    model=models["reader"], settings=steady, max_steps=4)
     ideator = Agent("ideator", "You invent Shopify plug-ins. From the store summary in the context, invent one "
                     "plug-in that would help that store sell more, and finish with it.",
@@ -111,13 +124,18 @@ def build(models: dict[str, Model]) -> Supervisor[str]:
                        "plug-in idea in the context, write the owner an email and finish with it.",
                        output=Email, model=models["copywriter"], settings=steady)
     mailer = Agent("mailer", "You send emails. An email is sent only when you call send_email: call it with the to, "
-                   "subject and body of the email in the context, exactly as written, then finish.",
-                   tools=[send_email], approve=approve, model=models["mailer"], settings=steady, max_steps=4)
+                   "subject and body of the email in the context, exactly as written, then finish with its receipt.",
+                   tools=[send_email], approve=approve, output=Receipt, validator=really_sent,
+                   model=models["mailer"], settings=steady, max_steps=5)
     return Supervisor([reader, ideator, copywriter, mailer], mode="worklist", instructions=INSTRUCTIONS,
                       name="marketing", model=models["supervisor"], settings=steady, max_steps=40)
 
 
 # -- the offline stand-in: one small function per agent plays its part of the protocol ---------------
+
+
+def observations(info: RequestInfo) -> list[str]:
+    return [m.content or "" for m in info.messages if m.role == "tool"]
 
 
 def context(info: RequestInfo) -> dict[str, Any]:
@@ -128,7 +146,7 @@ def context(info: RequestInfo) -> dict[str, Any]:
 
 def supervisor_stand_in(info: RequestInfo) -> Any:
     news = info.last.content or ""
-    if not any(m.role == "tool" for m in info.messages):  # the first turn: read every storefront
+    if not observations(info):  # the first turn: read every storefront
         return [call("add_task", id=f"read-{n}", description=f"Read the storefront at {url} and summarize it.",
                      agent="reader", priority=0, depends_on=[]) for n, url in enumerate(STOREFRONTS, 1)]
     if ready := re.findall(r"^Task read-(\d+) \(reader\) done", news, re.M):  # a store is known: go on
@@ -147,20 +165,16 @@ def supervisor_stand_in(info: RequestInfo) -> Any:
 
 
 def reader_stand_in(info: RequestInfo) -> Any:
-    fetched = [m.content or "" for m in info.messages if m.role == "tool"]
-    if not fetched:
+    if not (fetched := observations(info)):
         return call("fetch_storefront", url=re.findall(r"https://[\w.-]+", info.messages[1].content or "")[0])
     store, _, *products, footer = fetched[-1].splitlines()  # title, heading, products..., footer
     owner, email = re.findall(r"by (.*) \((.*)\)", footer)[0]
     return call("finish", store=store, owner=owner, owner_email=email, sells=", ".join(products))
 
 
-IDEAS = {  # store -> (plug-in, what it does)
-    "Happy Feet Socks": ("Sock-cess Stories", "Customers share photos and stories of their favourite socks. "
-                         "The best stories appear on the product pages."),
-    "Leaf & Kettle": ("Steep Streak", "A brewing timer that rewards a daily cup with badges and refill reminders."),
-    "Wickworks Candles": ("Glow Notes", "Buyers add a personal note and a scent pairing to every candle they gift."),
-}
+IDEAS = {"Happy Feet Socks": ("Sock-cess Stories", "Customers share photos and stories of their favourite socks."),
+         "Leaf & Kettle": ("Steep Streak", "A brewing timer that rewards a daily cup with badges."),
+         "Wickworks Candles": ("Glow Notes", "Buyers add a personal note and a scent pairing to a gifted candle.")}
 
 
 def ideator_stand_in(info: RequestInfo) -> Any:
@@ -179,9 +193,9 @@ def copywriter_stand_in(info: RequestInfo) -> Any:
 
 
 def mailer_stand_in(info: RequestInfo) -> Any:
-    if not any(m.role == "tool" for m in info.messages):
+    if not (receipts := observations(info)):
         return call("send_email", **next(iter(context(info).values())))
-    return call("finish", answer="Sent.")
+    return call("finish", receipt=receipts[-1])
 
 
 STAND_INS = {"supervisor": supervisor_stand_in, "reader": reader_stand_in, "ideator": ideator_stand_in,
