@@ -253,7 +253,7 @@ class _Run(Generic[T]):
 
     async def run(self) -> RunResult[T]:
         if self.announce and self.scope.emit is not None:
-            self.scope.publish(RunStarted(agent=self.path, task=self.task))
+            self.scope.publish(RunStarted(agent=self.path, id=self.scope.key, task=self.task))
         try:
             self.specs = self.agent.specs_for(self.agent.model)
             while not self.finished:

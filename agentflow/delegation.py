@@ -50,7 +50,7 @@ class AgentTool(Tool[Any]):
         budget = None
         if scope is not None and self.share is not None:
             budget = scope.budget.child(scope.budget.share(self.share))
-        message = task if context is None else f"{task}\n\nContext:\n{to_observation(context)}"
+        message = task if context in (None, "") else f"{task}\n\nContext:\n{to_observation(context)}"
         try:
             result = await self.agent.run(message, budget=budget)
         except BaseException:

@@ -28,6 +28,7 @@ class RunStarted(Event):
     """An agent began a task (a top-level run, or a delegation from a parent)."""
 
     kind: Literal["run_start"] = "run_start"
+    id: str = ""  # unique in the run tree (the step-name prefix), to tell apart runs of one agent
     task: str
 
 
@@ -35,6 +36,7 @@ class RunFinished(Event):
     """An agent's run ended; `output` is its result as the parent sees it (None if it did not finish)."""
 
     kind: Literal["run_end"] = "run_end"
+    id: str = ""
     stop_reason: str
     detail: str = ""
     usage: Usage

@@ -77,6 +77,8 @@ class PlanMade(Event):
 class PlanStepChanged(Event):
     kind: Literal["plan_step"] = "plan_step"
     step: str
+    by: str  # the task agent
+    task: str
     status: Literal["started", "done", "failed", "cancelled"]
     output: Any = None
     error: str | None = None
@@ -284,7 +286,8 @@ class PlanMode(Generic[T]):
 
     def publish(self, step: PlanStep, status: Literal["started", "done", "failed", "cancelled"],
                 output: Any = None, error: str | None = None) -> None:
-        self.scope.publish(PlanStepChanged(agent=self.scope.path, step=step.id, status=status, output=output,
+        self.scope.publish(PlanStepChanged(agent=self.scope.path, step=step.id, by=step.agent, task=step.task,
+                                           status=status, output=output,
                                            error=error))
 
     def result(self, reason: StopReason, detail: str, output: T | None) -> RunResult[T]:

@@ -96,5 +96,5 @@ def conclude(scope: Scope, parent: Scope | None, result: RunResult[Any]) -> None
         from .tool import to_observation
 
         output = None if result.output is None else to_observation(result.output)
-        scope.publish(RunFinished(agent=scope.path, stop_reason=result.stop_reason, detail=result.detail,
+        scope.publish(RunFinished(agent=scope.path, id=scope.key, stop_reason=result.stop_reason, detail=result.detail,
                                   usage=result.usage, output=output))

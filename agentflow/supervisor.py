@@ -138,7 +138,7 @@ class Supervisor(Generic[T]):
     async def _execute(self, task: str, budget: Budget | None, runner: StepRunner | None, path: str | None,
                        history: Sequence[Message] | None, plan: Plan | None, emit: Emit | None) -> RunResult[T]:
         scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit)
-        scope.publish(RunStarted(agent=scope.path, task=task))
+        scope.publish(RunStarted(agent=scope.path, id=scope.key, task=task))
         try:
             result = await self._mode_run(scope, task, history, plan)
         except Exception as exc:

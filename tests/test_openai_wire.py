@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 import time
 
 import pytest
@@ -204,6 +205,23 @@ async def test_constrained_mode_turns_json_actions_into_tool_calls(llm_server: L
     sent = llm_server.requests[1].body["messages"]
     assert json.loads(sent[2]["content"])["tool"] == "add" and sent[2]["role"] == "assistant"
     assert sent[3]["role"] == "user" and sent[3]["content"].startswith("Observation from add: 7\n")
+
+
+def test_constrained_action_schema_moves_each_tools_defs_to_the_root() -> None:
+    from agentflow.models.base import ToolSpec
+    from agentflow.models.openai import action_schema
+
+    def spec(name: str, step: dict[str, Any]) -> ToolSpec:
+        return ToolSpec(name=name, parameters={"type": "object", "properties": {"s": {"$ref": "#/$defs/Step"}},
+                                               "$defs": {"Step": step}})
+
+    one = {"type": "object", "properties": {"id": {"type": "string"}}}
+    other = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    schema = action_schema([spec("plan", one), spec("same", one), spec("clash", other)])
+    args = [a["properties"]["arguments"] for a in schema["anyOf"]]
+    assert all("$defs" not in a for a in args)
+    assert [a["properties"]["s"]["$ref"] for a in args] == ["#/$defs/Step", "#/$defs/Step", "#/$defs/clash__Step"]
+    assert schema["$defs"] == {"Step": one, "clash__Step": other}
 
 
 async def test_agent_end_to_end_through_the_sdk(llm_server: LLMServer) -> None:

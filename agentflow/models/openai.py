@@ -278,13 +278,37 @@ def _json_schema_format(name: str, schema: dict[str, Any], *, strict: bool) -> d
 
 
 def action_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
-    """One JSON schema whose instances are exactly the valid actions: a thought, a tool, its arguments."""
-    return {"anyOf": [
-        {"type": "object",
-         "properties": {"thought": {"type": "string"}, "tool": {"const": t.name}, "arguments": t.parameters},
-         "required": ["thought", "tool", "arguments"], "additionalProperties": False}
-        for t in tools
-    ]}
+    """One JSON schema whose instances are exactly the valid actions: a thought, a tool, its arguments.
+
+    Each tool's `$defs` move to the root, where its `$ref`s point (renamed if two tools clash)."""
+    defs: dict[str, Any] = {}
+    actions: list[dict[str, Any]] = []
+    for t in tools:
+        parameters = dict(t.parameters)
+        renames: dict[str, str] = {}
+        for name, schema in parameters.pop("$defs", {}).items():
+            new = name if defs.get(name, schema) == schema else f"{t.name}__{name}"
+            defs[new], renames[name] = schema, new
+        if renames:
+            parameters = _renamed(parameters, renames)
+            for new in renames.values():
+                defs[new] = _renamed(defs[new], renames)
+        properties = {"thought": {"type": "string"}, "tool": {"const": t.name}, "arguments": parameters}
+        actions.append({"type": "object", "properties": properties, "required": ["thought", "tool", "arguments"],
+                        "additionalProperties": False})
+    return {"anyOf": actions, **({"$defs": defs} if defs else {})}
+
+
+def _renamed(schema: Any, renames: dict[str, str]) -> Any:
+    if isinstance(schema, dict):
+        out = {k: _renamed(v, renames) for k, v in schema.items()}  # type: ignore[misc]
+        ref = out.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            out["$ref"] = "#/$defs/" + renames.get(ref[len("#/$defs/"):], ref[len("#/$defs/"):])
+        return out
+    if isinstance(schema, list):
+        return [_renamed(v, renames) for v in schema]  # type: ignore[misc]
+    return schema
 
 
 def _describe(schema: dict[str, Any]) -> str:
