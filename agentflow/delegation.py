@@ -45,8 +45,8 @@ class AgentTool(Tool[Any]):
 
     async def delegate(self, task: str, context: Any = None) -> Any:
         scope = current_scope()
-        guard = scope.guard if scope is not None else None
-        key = guard.begin(self.agent.name, task, context) if guard is not None else ""
+        guard = scope.guard if scope is not None and scope.guard is not None else DelegationGuard()
+        key = guard.begin(self.agent.name, task, context)
         budget = None
         if scope is not None and self.share is not None:
             budget = scope.budget.child(scope.budget.share(self.share))
@@ -54,11 +54,9 @@ class AgentTool(Tool[Any]):
         try:
             result = await self.agent.run(message, budget=budget)
         except BaseException:
-            if guard is not None:
-                guard.end(key, None)
+            guard.end(key, None)
             raise
-        if guard is not None:
-            guard.end(key, result.output if result.ok else None)
+        guard.end(key, result.output if result.ok else None)
         if not result.ok:
             raise ToolError(f"{self.agent.name} stopped before finishing the task "
                             f"({result.stop_reason}: {result.detail}).")

@@ -66,15 +66,9 @@ class Budget:
         return None
 
     def remaining_seconds(self) -> float | None:
-        """Seconds left before the tightest wall-time limit in the chain (None: no limit)."""
-        left: float | None = None
-        budget: Budget | None = self
-        while budget is not None:
-            if budget.limits.max_seconds is not None:
-                mine = budget.limits.max_seconds - (time.monotonic() - budget._start)
-                left = mine if left is None else min(left, mine)
-            budget = budget.parent
-        return left
+        """Seconds left before the tightest wall-time limit in the chain (None: no limit; never below 0)."""
+        now = time.monotonic()
+        return self._left(lambda b: b.limits.max_seconds, lambda b: now - b._start)
 
     def share(self, fraction: float) -> Limits:
         """Limits for a child that may spend `fraction` of what is left here and in every ancestor."""
@@ -88,7 +82,7 @@ class Budget:
             max_steps=None if steps is None else max(1, int(steps * fraction)),
             max_tokens=None if tokens is None else max(1, int(tokens * fraction)),
             max_cost=None if cost is None else cost * fraction,
-            max_seconds=None if seconds is None else max(seconds, 0.0) * fraction,
+            max_seconds=None if seconds is None else seconds * fraction,
         )
 
     def _left(self, limit: Callable[[Budget], float | None], used: Callable[[Budget], float]) -> float | None:

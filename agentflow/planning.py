@@ -16,13 +16,13 @@ from pydantic import BaseModel, Field
 
 from .agent import Agent, Validator
 from .dag import dependency_graph
-from .delegation import AgentTool, DelegationGuard, LoopDetected
+from .delegation import DelegationGuard, LoopDetected
 from .errors import ConfigError
 from .events import Event
 from .messages import Message
 from .result import ModelStep, RunResult, StopReason, ToolStep
-from .scope import Scope, entered
-from .spawn import AgentSpec, narrowed
+from .scope import Scope
+from .spawn import NEW, AgentSpec, narrowed
 from .tool import to_observation
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-NEW = "new"
 
 PLAN = (
     "You coordinate task agents by planning. First write a plan: steps, each naming the agent that does it and "
@@ -110,9 +109,8 @@ class PlanMode(Generic[T]):
         self.failed: dict[str, str] = {}
         self.revision = 0
         self.shown: set[str] = set()
-        names: Any = Literal[(*sup.agents, NEW) if sup.factory else tuple(sup.agents)]  # type: ignore[valid-type]
         spec = sup.factory.spec if sup.factory else None
-        step = narrowed(PlanStep, "PlanStep", agent=names, new_agent=spec and spec | None)
+        step = narrowed(PlanStep, "PlanStep", agent=sup.agent_names(), new_agent=spec and spec | None)
         self.plan_schema = narrowed(Plan, "Plan", steps=list[step])  # type: ignore[valid-type]
         self.review_schema = narrowed(Review, "Review", steps=list[step] | None)  # type: ignore[valid-type]
         self.system = sup.prompt(PLAN + sup.roster(), PLAN_SPAWN)
@@ -200,13 +198,9 @@ class PlanMode(Generic[T]):
                 self.publish(step, "started")
 
     async def run_step(self, step: PlanStep) -> Any:
-        if step.agent == NEW and self.sup.factory is not None and step.new_agent is not None:
-            tool = AgentTool(self.sup.factory.build(step.new_agent), share=self.sup.share)
-        else:
-            tool = self.sup.tools[step.agent]
+        spec = step.new_agent if step.agent == NEW else None
         context = {n: self.done[n] for n in step.needs} or None
-        with entered(self.scope.within(f"step/{step.id}")):
-            return await tool.delegate(step.task, context)
+        return await self.sup.run_task(self.scope, f"step/{step.id}", step.agent, spec, step.task, context)
 
     def collect(self, task: asyncio.Task[Any]) -> PlanStep:
         step = self.running.pop(task)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .events import Emit, Event, RunFinished
 from .limits import Budget, Limits
 from .runner import DEFAULT_RUNNER, StepRunner
+from .tool import to_observation
 
 if TYPE_CHECKING:
     from .delegation import DelegationGuard
@@ -93,8 +94,6 @@ def conclude(scope: Scope, parent: Scope | None, result: RunResult[Any]) -> None
     if parent is not None:
         parent.children.append(result)
     if scope.emit is not None:
-        from .tool import to_observation
-
         output = None if result.output is None else to_observation(result.output)
         scope.publish(RunFinished(agent=scope.path, id=scope.key, stop_reason=result.stop_reason, detail=result.detail,
                                   usage=result.usage, output=output))

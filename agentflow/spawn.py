@@ -20,6 +20,7 @@ from .models import Model
 from .tool import Tool, ToolError, as_tool
 
 NEW_AGENT = "new_agent"
+NEW = "new"  # the agent name a plan step or worklist task uses to ask for an agent made on the fly
 
 
 class AgentSpec(BaseModel):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
+from pydantic import BaseModel
+
 from .agent import Agent, EventStream, run_sync
 from .delegation import AgentTool
 from .errors import ConfigError
@@ -21,8 +23,8 @@ from .messages import Message, Usage, close_open_calls
 from .models import Model, ModelSettings
 from .result import RunResult
 from .runner import StepRunner
-from .scope import Scope, conclude, open_scope
-from .spawn import NEW_AGENT, AgentFactory
+from .scope import Scope, conclude, entered, open_scope
+from .spawn import NEW, NEW_AGENT, AgentFactory
 from .tool import Tool
 
 if TYPE_CHECKING:
@@ -103,6 +105,18 @@ class Supervisor(Generic[T]):
         if self.factory is not None:
             parts += [spawn, self.factory.describe()]
         return "\n\n".join(p for p in parts if p)
+
+    def agent_names(self) -> Any:
+        """The names a plan step or task may give as its agent (a Literal, for the schema)."""
+        return Literal[(*self.agents, NEW) if self.factory else tuple(self.agents)]  # type: ignore[valid-type]
+
+    async def run_task(self, scope: Scope, key: str, agent: str, spec: BaseModel | None, task: str,
+                       context: Any) -> Any:
+        """One plan step or worklist task: delegated to `agent`, or to an agent made from `spec`."""
+        tool = AgentTool(self.factory.build(spec), share=self.share) if spec is not None and self.factory else \
+            self.tools[agent]
+        with entered(scope.within(key)):
+            return await tool.delegate(task, context)
 
     def roster(self) -> str:
         return "\n".join(f"- {a.name}: {a.description}" for a in self.agents.values())

@@ -11,19 +11,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .agent import Agent, StopRun, _Run
 from .dag import CycleError, check_acyclic, new_graph
-from .delegation import AgentTool, DelegationGuard, LoopDetected
+from .delegation import DelegationGuard, LoopDetected
 from .events import Event
 from .messages import Message
 from .result import RunResult
-from .scope import Scope, entered
-from .spawn import AgentFactory, AgentSpec
+from .scope import Scope
+from .spawn import NEW, AgentSpec
 from .tool import Tool, ToolError, to_observation
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ WORKLIST = (
     "sees only its task, its context and the results of the tasks it depends on, so write tasks that stand "
     "alone. When no task is open, answer the user. If no agent is needed, answer at once. Agents:\n"
 )
-WORKLIST_SPAWN = 'If no agent fits a task, set agent to "new" and describe the agent to make in new_agent.'
+WORKLIST_SPAWN = f'If no agent fits a task, set agent to "{NEW}" and describe the agent to make in new_agent.'
 
 
 class WorkItem(BaseModel):
@@ -66,10 +66,10 @@ class WorklistChanged(Event):
 class Worklist:
     """The tasks, their dependency graph and the scheduler of one supervisor run."""
 
-    def __init__(self, scope: Scope, tools: Mapping[str, AgentTool], factory: AgentFactory | None,
-                 concurrency: int, max_tasks: int, share: float | None) -> None:
-        self.scope, self.tools, self.factory = scope, tools, factory
-        self.concurrency, self.max_tasks, self.share = concurrency, max_tasks, share
+    def __init__(self, scope: Scope, sup: Supervisor[Any]) -> None:
+        self.scope, self.sup = scope, sup
+        self.tools, self.factory = sup.tools, sup.factory
+        self.concurrency, self.max_tasks = sup.concurrency, sup.max_tasks
         self.items: dict[str, WorkItem] = {}
         self.graph = new_graph()
         self.specs: dict[str, AgentSpec | BaseModel] = {}
@@ -91,7 +91,7 @@ class Worklist:
             raise ToolError(f"there is already a task {id!r} ({self.items[id].status}); choose another id")
         if len(self.items) >= self.max_tasks:
             raise ToolError(f"the worklist is full (max_tasks={self.max_tasks}); finish with what you have")
-        if agent == "new" and self.factory is not None:
+        if agent == NEW and self.factory is not None:
             if new_agent is None:
                 raise ToolError('agent is "new" but new_agent is missing: describe the agent to make')
             self.factory.build(new_agent)  # refuses tools outside the library now, not when the task starts
@@ -164,14 +164,11 @@ class Worklist:
             self.publish("started", item)
 
     async def execute(self, item: WorkItem) -> Any:
-        spec = self.specs.get(item.id)
-        tool = AgentTool(self.factory.build(spec), share=self.share) if spec and self.factory else \
-            self.tools[item.agent]
         results = {d: self.items[d].output for d in item.depends_on}
         given = self.contexts[item.id]
         context: Any = ({"notes": given, **results} if given else results) if results else given
-        with entered(self.scope.within(f"task/{item.id}")):
-            return await tool.delegate(item.description, context)
+        return await self.sup.run_task(self.scope, f"task/{item.id}", item.agent, self.specs.get(item.id),
+                                       item.description, context)
 
     def ended(self, id: str, task: asyncio.Task[Any]) -> None:
         if self.running.get(id) is not task:  # cancelled with cancel_task: already accounted for
@@ -248,7 +245,7 @@ class WorklistMode(Generic[T]):
     def __init__(self, sup: Supervisor[T], scope: Scope, task: str, history: Sequence[Message] | None) -> None:
         self.sup, self.scope, self.task, self.history = sup, scope, task, history
         scope.guard = scope.guard or DelegationGuard()
-        self.worklist = Worklist(scope, sup.tools, sup.factory, sup.concurrency, sup.max_tasks, sup.share)
+        self.worklist = Worklist(scope, sup)
 
     async def run(self) -> RunResult[T]:
         sup = self.sup
@@ -263,19 +260,19 @@ class WorklistMode(Generic[T]):
 
     def tools(self) -> list[Tool[Any]]:
         worklist, sup = self.worklist, self.sup
-        agent_names: Any = Literal[(*sup.agents, "new") if sup.factory else tuple(sup.agents)]  # type: ignore[valid-type]
         spec: Any = sup.factory.spec if sup.factory else None
 
         fields: dict[str, Any] = {
             "id": (str, Field(description="A short unique id you choose, e.g. summary-1")),
             "description": (str, Field(description="The task, complete and self-contained")),
-            "agent": (agent_names, Field(description="The agent that does it")),
+            "agent": (sup.agent_names(), Field(description="The agent that does it")),
             "priority": (int, Field(description="Higher runs sooner")),
             "depends_on": (list[str], Field(description="ids of tasks whose results it needs (may be empty)")),
             "context": (str | None, Field(default=None, description="Facts it needs besides those results")),
         }
         if spec is not None:
-            fields["new_agent"] = (spec | None, Field(default=None, description='The agent to make if agent is "new"'))
+            about = f'The agent to make if agent is "{NEW}"'
+            fields["new_agent"] = (spec | None, Field(default=None, description=about))
 
         async def add_task(**arguments: Any) -> str:
             return worklist.add(**arguments)
