@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from agentflow import Model, get_model
+from collections.abc import Mapping
+
+from agentflow import ConfigError, FunctionModel, Model, get_model
+from agentflow.models.scripted import ReplyFunction
 from agentflow.models.defaults import default_model
 
 
@@ -34,3 +37,12 @@ def model_from(args: argparse.Namespace) -> Model:
         return default_model()
     options = {"tool_calling": "constrained"} if args.constrained and name.startswith("openai:") else {}
     return get_model(name, **options)
+
+
+def models_for(args: argparse.Namespace, stand_ins: Mapping[str, ReplyFunction]) -> dict[str, Model]:
+    """A model for each role: the configured one for all, or else each role's offline stand-in."""
+    try:
+        return dict.fromkeys(stand_ins, model_from(args))
+    except ConfigError:
+        print("(no model configured: using an offline stand-in for each agent; see README to use a real one)\n")
+        return {role: FunctionModel(fn, name=f"stand-in-{role}") for role, fn in stand_ins.items()}

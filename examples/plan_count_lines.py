@@ -24,11 +24,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from _setup import model_from, parser
+from _setup import models_for, parser
 from agentflow.tools import calculator
 from pydantic import BaseModel, Field
 
-from agentflow import Agent, ConfigError, FunctionModel, Model, ModelSettings, Plan, PlanStepChanged, Supervisor, tool
+from agentflow import Agent, Model, ModelSettings, Plan, PlanStepChanged, Supervisor, tool
 from agentflow.models import RequestInfo, call
 
 TASK = ("Find all the jupyter notebook files in the current directory and count the number of lines of each "
@@ -166,12 +166,7 @@ def main() -> int:
     p = parser(__doc__ or "")
     p.add_argument("--dir", type=Path, default=None, help="the directory to work in (default: fake notebooks)")
     args = p.parse_args()
-    models: dict[str, Model]
-    try:
-        models = dict.fromkeys(STAND_INS, model_from(args))
-    except ConfigError:
-        print("(no model configured: using an offline stand-in for each agent; see README to use a real one)\n")
-        models = {role: FunctionModel(fn, name=f"stand-in-{role}") for role, fn in STAND_INS.items()}
+    models = models_for(args, STAND_INS)
     with tempfile.TemporaryDirectory(prefix="notebooks-") as temporary:
         directory = args.dir or Path(temporary)
         if args.dir is None:

@@ -20,10 +20,10 @@ import re
 import sys
 from typing import Annotated, Any
 
-from _setup import model_from, parser
+from _setup import models_for, parser
 from pydantic import BaseModel, Field
 
-from agentflow import Agent, ConfigError, FunctionModel, Model, ModelSettings, RunFinished, RunStarted, Supervisor, \
+from agentflow import Agent, Model, ModelSettings, RunFinished, RunStarted, Supervisor, \
     Tool, ToolCall, ToolError, WorklistChanged, tool
 from agentflow.models import RequestInfo, call
 
@@ -229,12 +229,7 @@ def main() -> int:
     p = parser(__doc__ or "")
     p.add_argument("--stores", type=int, default=len(STOREFRONTS), help="how many storefronts to market to")
     args = p.parse_args()
-    models: dict[str, Model]
-    try:
-        models = dict.fromkeys(STAND_INS, model_from(args))
-    except ConfigError:
-        print("(no model configured: using an offline stand-in for each agent; see README to use a real one)\n")
-        models = {role: FunctionModel(fn, name=f"stand-in-{role}") for role, fn in STAND_INS.items()}
+    models = models_for(args, STAND_INS)
     for url in list(STOREFRONTS)[args.stores:]:
         del STOREFRONTS[url]
     urls = "\n".join(f"{n}. {url}" for n, url in enumerate(STOREFRONTS, 1))
