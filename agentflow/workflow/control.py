@@ -78,7 +78,7 @@ def route(router: Unit[Any], branches: Mapping[Any, Composable], *, default: Com
           key: Callable[[Any], Any] | None = None, name: str = "route") -> Seq:
     """`router`, then the branch its output names. The output picks the branch directly (a str,
     Literal or Enum), through a pydantic output's one Literal/Enum field, or through `key=`.
-    Branches see the router's output (by its name, or positionally) and the run's inputs;
+    Branches see the router's output by its name, and the run's inputs;
     the route's output (under `name`) is the chosen branch's."""
     if not branches:
         raise ConfigError(f"route {name!r} has no branches")

@@ -47,7 +47,7 @@ class _Drawer:
                 starts, ends = self.graph(g, box)
                 box.edges += [(choice, s, str(key), False) for s in starts]
                 exits += ends
-            into.boxes.append((next(self.ids), f"route {name}", box))
+            into.boxes.append((next(self.ids), "route" if name == "route" else f"route {name}", box))
             return [choice], exits
         if isinstance(unit, Loop) and placed.body is not None:
             box = _Drawing()

@@ -131,10 +131,8 @@ def layout(node: Node) -> tuple[list[Unit[Any]], list[tuple[Unit[Any], Unit[Any]
     raise ConfigError(f"{node!r} cannot be part of a workflow")
 
 
-def compile_graph(node: Node, names: Names, *, lead: Sequence[tuple[str, Any]] = (), looping: bool = False,
-                  declared: Sequence[str] | None = None) -> Graph:
-    """`lead`: names outside this graph that act as its sources' predecessors (a route's router).
-    `looping`: a loop body, where later tasks' outputs come from the previous iteration.
+def compile_graph(node: Node, names: Names, *, looping: bool = False, declared: Sequence[str] | None = None) -> Graph:
+    """`looping`: a loop body, where later tasks' outputs come from the previous iteration.
     `declared`: the only run inputs allowed (others are build-time errors)."""
     units, edges, _, _ = layout(node)
     unique = list({id(u): u for u in units}.values())
@@ -145,7 +143,7 @@ def compile_graph(node: Node, names: Names, *, lead: Sequence[tuple[str, Any]] =
     graph.dag.add_nodes_from(graph.nodes)
     graph.dag.add_edges_from((names.of[id(a)], names.of[id(b)]) for a, b in edges)
     check_acyclic(graph.dag, what="task")
-    Binder(graph, names, lead, looping, declared).bind_all()
+    Binder(graph, names, looping, declared).bind_all()
     return graph
 
 
@@ -161,9 +159,8 @@ def place(unit: Unit[Any], name: str, names: Names) -> Placed:
         return Placed(unit, name, tuple(body.inputs.values()), body.nodes[sink].output_type, body=body, exports=exports)
     if isinstance(unit, Switch):
         router = names.assign(unit.router)
-        lead = [(router, unit.router.output_type)]
-        branches = {k: compile_graph(b, names, lead=lead) for k, b in unit.branches.items()}
-        default = None if unit.default is None else compile_graph(unit.default, names, lead=lead)
+        branches = {k: compile_graph(b, names) for k, b in unit.branches.items()}
+        default = None if unit.default is None else compile_graph(unit.default, names)
         graphs = [*branches.values(), *([default] if default else [])]
         types_ = {repr(g.nodes[only_sink(g, f'a branch of route {name!r}')].output_type) for g in graphs}
         out = graphs[0].nodes[graphs[0].sinks[0]].output_type if len(types_) == 1 else Any
@@ -207,11 +204,10 @@ def merged_inputs(first: list[Param], graphs: Sequence[Graph]) -> tuple[Param, .
 class Binder:
     """Applies the binding rule (module doc) to every unit of one graph."""
 
-    def __init__(self, graph: Graph, names: Names, lead: Sequence[tuple[str, Any]], looping: bool,
-                 declared: Sequence[str] | None) -> None:
+    def __init__(self, graph: Graph, names: Names, looping: bool, declared: Sequence[str] | None) -> None:
         import networkx as nx
 
-        self.graph, self.names, self.lead, self.looping, self.declared = graph, names, lead, looping, declared
+        self.graph, self.names, self.looping, self.declared = graph, names, looping, declared
         self.order = list(graph.nodes)
         self.preds = {n: sorted(graph.dag.predecessors(n), key=self.order.index) for n in self.order}
         self.ancestors = {n: nx.ancestors(graph.dag, n) for n in self.order}
@@ -235,25 +231,20 @@ class Binder:
         for param in placed.params:
             if param.name in bound:
                 placed.bindings[param.name] = Binding("const", value=bound[param.name])
-            elif param.name in self.visible:
-                taken.add(self.by_name(placed, param))
             elif param.name in self.names.ambiguous:
                 raise ConfigError(f"task {placed.name!r} takes {param.name!r}, but several tasks are called "
                                   f"{param.name!r}; give them distinct names with .named(...)")
+            elif param.name in self.visible:
+                taken.add(self.by_name(placed, param))
             else:
                 loose.append(param)
-        before = [(n, self.visible[n][1], "task") for n in self.preds[placed.name] if n not in taken]
-        if not self.preds[placed.name]:
-            before = [(n, t, "input") for n, t in self.lead]
+        before = [n for n in self.preds[placed.name] if n not in taken]
         required = [p for p in loose if p.required]
         if required and len(required) == len(before):
-            for param, (source, typ, kind) in zip(required, before, strict=True):
-                self.check_type(placed, param, source, typ)
-                placed.bindings[param.name] = Binding(kind, source)  # type: ignore[arg-type]
-                if kind == "task":
-                    self.graph.dag.add_edge(source, placed.name)
-                else:
-                    self.need(Param(source, typ), placed.name)
+            for param, source in zip(required, before, strict=True):
+                self.check_type(placed, param, source, self.visible[source][1])
+                placed.bindings[param.name] = Binding("task", source)
+                self.graph.dag.add_edge(source, placed.name)
             loose = [p for p in loose if not p.required]
         for param in loose:
             placed.bindings[param.name] = Binding("input", param.name, default=param.default)
