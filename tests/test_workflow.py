@@ -601,3 +601,15 @@ def test_mermaid_and_dot_draw_tasks_routes_loops_and_fan_outs() -> None:
     dot = support.to_dot()
     assert dot.startswith('digraph "workflow" {') and "shape=diamond" in dot and 'label="billing"' in dot
     assert "subgraph cluster_" in fan.to_dot() and dot.rstrip().endswith("}")
+
+
+async def test_a_task_awaited_inside_a_step_uses_the_workflows_model_and_counts_towards_the_step() -> None:
+    @step
+    async def famous(who: str) -> str:
+        return (await line(character=who)).upper()
+
+    model = ScriptedModel(["my precious"])
+    result = await Workflow(famous, model=model).run(who="Gollum")
+    assert result.output == "MY PRECIOUS"
+    assert model.requests[0].messages[-1].content == "What is a famous line by Gollum?"
+    assert result.usage.requests == 1 and result.usage_by_task["famous"].requests == 1

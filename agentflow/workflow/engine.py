@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
@@ -18,7 +18,7 @@ from .control import Each, Loop, Switch
 from .graph import Binding, Graph, Placed
 from .nodes import MISSING, bound_inputs
 from .result import Status, TaskFinished, TaskRecord, TaskStarted
-from .task import Context, Task, TaskError
+from .task import Context, Task, TaskError, current_model
 
 
 class TaskFailure(Exception):
@@ -147,9 +147,10 @@ async def run_unit(st: RunState, placed: Placed, inputs: dict[str, Any], id: str
             output = await run_each(st, placed, inputs, id)
         elif isinstance(unit, Loop):
             output, exports = await run_loop(st, placed, unit, inputs, id, record)
-        else:  # a sub-workflow
+        else:  # a sub-workflow, with its own model if it has one
             assert placed.body is not None
-            values = await run_graph(st, placed.body, inputs, id + "/")
+            inner = replace(st, model=getattr(unit, "model", None) or st.model)
+            values = await run_graph(inner, placed.body, inputs, id + "/")
             output = sink_output(placed.body, values)
     except TaskFailure:
         raise
@@ -180,7 +181,11 @@ async def run_task(st: RunState, unit: Task[Any], inputs: dict[str, Any], id: st
             record.tries = attempt + 1
             try:
                 async with st.slots:
-                    return await unit.execute(args, Context(scope, st.model))
+                    token = current_model.set(st.model)
+                    try:
+                        return await unit.execute(args, Context(scope, st.model))
+                    finally:
+                        current_model.reset(token)
             except (ConfigError, TaskError) as e:
                 error = e
                 if isinstance(e, ConfigError) or not e.retryable:

@@ -135,9 +135,10 @@ class Unit(Node, Generic[T]):
         return self._await().__await__()
 
     async def _await(self) -> T:
+        from .task import current_model
         from .workflow import Workflow
 
-        return (await Workflow(self).run()).output
+        return (await Workflow(self, model=current_model.get()).run()).output
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

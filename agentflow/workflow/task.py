@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import string
+from contextvars import ContextVar
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
@@ -50,6 +51,10 @@ class Context:
 
     scope: Scope
     model: Model | None
+
+
+current_model: ContextVar[Model | None] = ContextVar("agentflow_workflow_model", default=None)
+"""The model of the workflow whose task is running here: a task awaited inside a step uses it."""
 
 
 class Task(Unit[T]):
@@ -131,7 +136,7 @@ class PromptTask(Task[T]):
         self.fn, self.prompt, self.instructions = fn, prompt, instructions
         self.used = check_template(prompt, params, f"task {name!r}")
         self.model, self.tools, self.settings, self.max_steps = model, list(tools), settings, max_steps
-        self._agents: dict[int, Agent[Any]] = {}
+        self._agents: dict[Model, Agent[Any]] = {}
 
     async def messages(self, inputs: Mapping[str, Any]) -> tuple[list[Message], str]:
         """The system messages and the request for these inputs."""
@@ -149,7 +154,7 @@ class PromptTask(Task[T]):
         return [Message.system("\n\n".join(system))] if system else [], request
 
     def agent(self, model: Model) -> Agent[Any]:
-        if (agent := self._agents.get(id(model))) is None:
+        if (agent := self._agents.get(model)) is None:
             typed = self.output_type is not str
             settings = self.settings
             if typed and not self.tools:  # a tool-based task: the reply must be the structure
@@ -157,7 +162,7 @@ class PromptTask(Task[T]):
             agent = Agent(self.name, tools=self.tools, output=self.output_type, model=model, settings=settings,
                           max_steps=self.max_steps or (30 if self.tools else 4),
                           ends_with="finish" if typed or self.tools else "text")
-            self._agents[id(model)] = agent
+            self._agents[model] = agent
         return agent
 
     def resolve_model(self, ctx: Context) -> Model:

@@ -100,7 +100,7 @@ class Workflow(Unit[T]):
         given = self._inputs((), {**previous.inputs, **inputs})
         dirty = set(changes)
         for name, value in given.items():
-            if name not in previous.inputs or previous.inputs[name] is not value:
+            if name not in previous.inputs or previous.inputs[name] != value:
                 dirty.update(self.graph.needs.get(name, []))
         stale = set().union(*(nx.descendants(self.graph.dag, n) for n in dirty)) | (dirty - set(changes))
         reuse: dict[str, tuple[Any, Status]] = {n: (v, "edited") for n, v in changes.items()}
