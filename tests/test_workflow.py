@@ -613,3 +613,25 @@ async def test_a_task_awaited_inside_a_step_uses_the_workflows_model_and_counts_
     assert result.output == "MY PRECIOUS"
     assert model.requests[0].messages[-1].content == "What is a famous line by Gollum?"
     assert result.usage.requests == 1 and result.usage_by_task["famous"].requests == 1
+
+
+async def test_a_supervisor_is_a_task_and_dapr_style_sync_tasks_work() -> None:
+    from agentflow import Supervisor
+
+    @task("""
+        Pick a random character from The Lord of the Rings
+        and respond with the character's name only
+    """)
+    def get_character() -> str:
+        pass
+
+    writer = Agent("writer", "You write.", model=ScriptedModel([call("finish", answer="A line for Frodo")]))
+    boss = Supervisor([writer], model=ScriptedModel([call("writer", task="a line for Frodo"), "Frodo says hi"]))
+    flow = Workflow(get_character >> task(boss, "Have a famous line written for {get_character}"),
+                    model=ScriptedModel(["Frodo"]))
+    result = await flow.run()
+    assert result.output == "Frodo says hi"
+    assert result.usage.requests == 4  # the character, the supervisor's two turns, the writer
+    assert boss.router.model.requests[0].messages[-1].content == "Have a famous line written for Frodo"  # type: ignore
+    assert flow.graph.nodes["get_character"].unit.prompt.startswith("Pick a random character from The Lord of the "
+                                                                    "Rings\nand respond")  # type: ignore
