@@ -96,10 +96,10 @@ async def run_graph(st: RunState, graph: Graph, env: Mapping[str, Any], prefix: 
                         if waiting.pop(later, None) is not None:
                             st.record(TaskRecord(id=prefix + later, task=later, unit=graph.nodes[later].unit.kind,
                                                  status="skipped", detail=f"{name} set should_continue=False"))
-            if failure is None:
+            if failure is None and waiting:
                 if hit := st.scope.budget.exceeded():
-                    failure = TaskFailure(TaskRecord(id=prefix, task=next(iter(waiting), ""), unit="workflow",
-                                                     status="failed", error=f"{hit[0]}: {hit[1]}"))
+                    failure = TaskFailure(TaskRecord(id=prefix + next(iter(waiting)), task=next(iter(waiting)),
+                                                     unit="workflow", status="failed", error=f"{hit[0]}: {hit[1]}"))
                 else:
                     start_ready()
         if failure is not None:
@@ -156,7 +156,7 @@ async def run_unit(st: RunState, placed: Placed, inputs: dict[str, Any], id: str
         raise
     except Exception as e:
         record.status, record.error = "failed", f"{type(e).__name__}: {e}"
-    if unit.kind != "prompt" and unit.kind != "python" and unit.kind != "agent":
+    if not isinstance(unit, Task):  # a route, loop or fan-out: what its insides spent
         record.usage = sum((r.usage for r in st.records if r.id.startswith((id + "/", id + "["))), Usage())
     record.seconds = scope.runner.now() - started
     st.record(record)

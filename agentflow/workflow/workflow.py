@@ -19,6 +19,7 @@ from ..agent import EventStream, run_sync
 from ..errors import ConfigError
 from ..events import Emit, RunFinished, RunStarted
 from ..limits import Limits
+from ..messages import Usage
 from ..models import Model, get_model
 from ..runner import StepRunner
 from ..scope import open_scope
@@ -152,10 +153,9 @@ class Workflow(Unit[T]):
         output = sink_output(self.graph, values)
         if st.stopped_by in values and not any(n in values for n in self.graph.sinks):
             output = values[st.stopped_by]
-        usage_by_task: dict[str, Any] = {}
+        usage_by_task: dict[str, Usage] = {}
         for r in st.records:
-            if r.unit in ("prompt", "python", "agent"):
-                usage_by_task[r.task] = usage_by_task[r.task] + r.usage if r.task in usage_by_task else r.usage
+            usage_by_task[r.task] = usage_by_task.get(r.task, Usage()) + r.usage
         result = WorkflowResult[T](self.name, output if error is None else None, st.outputs, inputs,  # type: ignore
                                    scope.budget.usage, usage_by_task, st.records, st.attempts,
                                    scope.runner.now() - started, st.stopped_by,
