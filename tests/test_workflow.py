@@ -11,7 +11,17 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-from agentflow import Agent, ConfigError, CycleError, FunctionModel, Limits, ModelStep, RunFinished, ScriptedModel
+from agentflow import (
+    Agent,
+    ConfigError,
+    CycleError,
+    FunctionModel,
+    Limits,
+    ModelSettings,
+    ModelStep,
+    RunFinished,
+    ScriptedModel,
+)
 from agentflow.models.scripted import RequestInfo, call
 from agentflow.workflow import (
     TaskFinished,
@@ -23,6 +33,7 @@ from agentflow.workflow import (
     route,
     step,
     task,
+    use_model,
 )
 from tests.helpers import StepNames
 
@@ -635,3 +646,49 @@ async def test_a_supervisor_is_a_task_and_dapr_style_sync_tasks_work() -> None:
     assert boss.router.model.requests[0].messages[-1].content == "Have a famous line written for Frodo"  # type: ignore
     assert flow.graph.nodes["get_character"].unit.prompt.startswith("Pick a random character from The Lord of the "
                                                                     "Rings\nand respond")  # type: ignore
+
+
+async def test_use_model_serves_tasks_awaited_directly_and_output_keeps_typed_opsmate_tasks_honest() -> None:
+    @task(output=HomeTownInfo)
+    async def town(person_name: str) -> str:
+        """Return the home town of the person."""
+        return f"Person: {person_name}"
+
+    with use_model(FunctionModel(lambda info: call("finish", person_name="Ann", home_town="Leeds"))) as model:
+        found = await town("Ann")
+    assert found == HomeTownInfo(person_name="Ann", home_town="Leeds")
+    assert model.requests[0].messages[-1].content == "Person: Ann"  # type: ignore[attr-defined]
+
+
+async def test_workflow_settings_lie_under_each_tasks_own() -> None:
+    @task("Say {x}", settings=ModelSettings(temperature=0.5))
+    async def say(x: str) -> str: ...
+
+    model = ScriptedModel(["a", "b"])
+    await Workflow(say("1") | line("Sam"), model=model, settings=ModelSettings(max_tokens=64, temperature=0)).run()
+    by_prompt = {r.messages[-1].content: r.settings for r in model.requests}
+    assert by_prompt["Say 1"].max_tokens == 64 and by_prompt["Say 1"].temperature == 0.5
+    assert by_prompt["What is a famous line by Sam?"].temperature == 0
+
+
+async def test_rerun_checks_an_edit_against_the_tasks_output_type() -> None:
+    flow = Workflow((home_town("Tony Blair") | home_town("Elon Musk")) >> distance, model=FunctionModel(towns))
+    first = await flow.run()
+    edited = await flow.rerun(first, {"home_town~2": {"person_name": "Elon Musk", "home_town": "New York"}})
+    assert edited["home_town~2"] == HomeTownInfo(person_name="Elon Musk", home_town="New York")
+    with pytest.raises(ConfigError, match=r"new output of 'home_town~2' is not a valid HomeTownInfo"):
+        await flow.rerun(first, {"home_town~2": {"person_name": "Elon Musk"}})
+
+
+async def test_nested_fan_outs_count_each_call_once() -> None:
+    @step
+    def items() -> list[str]:
+        return ["a", "b"]
+
+    @task("Say {item}")
+    async def say(item: str) -> str: ...
+
+    result = await Workflow(items >> each(Workflow(say, name="inner"), over="items"),
+                            model=FunctionModel(lambda info: "ok")).run()
+    assert result.usage.requests == 2 and result.usage_by_task["inner"].requests == 2
+    assert result.usage_by_task["say"].requests == 2

@@ -15,7 +15,7 @@ result = await (character >> line).run()
 from .control import Each, Loop, Switch, each, loop, route
 from .nodes import Node, Param, Unit
 from .result import TaskFinished, TaskRecord, TaskStarted, WorkflowError, WorkflowResult
-from .task import AgentTask, PromptTask, PythonTask, TaskError, step, task
+from .task import AgentTask, PromptTask, PythonTask, TaskError, step, task, use_model
 from .workflow import Workflow
 
 __all__ = [
@@ -40,4 +40,5 @@ __all__ = [
     "route",
     "step",
     "task",
+    "use_model",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..messages import Usage
-from ..models import Model
+from ..models import Model, ModelSettings
 from ..scope import Scope
 from ..tool import to_observation
 from .control import Each, Loop, Switch
@@ -35,6 +35,7 @@ class RunState:
 
     scope: Scope
     model: Model | None
+    settings: ModelSettings | None
     retries: int
     retry_delay: float
     slots: asyncio.Semaphore
@@ -157,7 +158,8 @@ async def run_unit(st: RunState, placed: Placed, inputs: dict[str, Any], id: str
     except Exception as e:
         record.status, record.error = "failed", f"{type(e).__name__}: {e}"
     if not isinstance(unit, Task):  # a route, loop or fan-out: what its insides spent
-        record.usage = sum((r.usage for r in st.records if r.id.startswith((id + "/", id + "["))), Usage())
+        record.usage = sum((r.usage for r in st.records if r.id.startswith((id + "/", id + "["))
+                            and r.unit in ("prompt", "python", "agent")), Usage())
     record.seconds = scope.runner.now() - started
     st.record(record)
     if record.status == "failed":
@@ -183,7 +185,7 @@ async def run_task(st: RunState, unit: Task[Any], inputs: dict[str, Any], id: st
                 async with st.slots:
                     token = current_model.set(st.model)
                     try:
-                        return await unit.execute(args, Context(scope, st.model))
+                        return await unit.execute(args, Context(scope, st.model, st.settings))
                     finally:
                         current_model.reset(token)
             except (ConfigError, TaskError) as e:

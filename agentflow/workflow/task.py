@@ -14,7 +14,8 @@ import asyncio
 import inspect
 import string
 from contextvars import ContextVar
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
@@ -51,10 +52,23 @@ class Context:
 
     scope: Scope
     model: Model | None
+    settings: ModelSettings | None = None
 
 
 current_model: ContextVar[Model | None] = ContextVar("agentflow_workflow_model", default=None)
 """The model of the workflow whose task is running here: a task awaited inside a step uses it."""
+
+
+@contextmanager
+def use_model(model: str | Model) -> Generator[Model]:
+    """The model for tasks awaited directly in this block (`await home_town("Tony Blair")`),
+    as a workflow's `model=` is for its tasks."""
+    resolved = get_model(model) if isinstance(model, str) else model
+    token = current_model.set(resolved)
+    try:
+        yield resolved
+    finally:
+        current_model.reset(token)
 
 
 class Task(Unit[T]):
@@ -124,8 +138,9 @@ class PromptTask(Task[T]):
     def __init__(self, fn: Callable[..., Any], *, description: str | None, instructions: str | None,
                  model: str | Model | None, tools: Sequence[Tool[Any] | Callable[..., Any]],
                  settings: ModelSettings | None, retries: int | None, name: str | None,
-                 max_steps: int | None) -> None:
+                 max_steps: int | None, output: Any = None) -> None:
         params, returns = signature_of(fn, "task")
+        returns = output or returns
         name = name or fn.__name__
         if returns is None or returns is type(None):
             raise ConfigError(f"task {name!r} returns None: annotate what the model must produce (-> str for text)")
@@ -136,7 +151,7 @@ class PromptTask(Task[T]):
         self.fn, self.prompt, self.instructions = fn, prompt, instructions
         self.used = check_template(prompt, params, f"task {name!r}")
         self.model, self.tools, self.settings, self.max_steps = model, list(tools), settings, max_steps
-        self._agents: dict[Model, Agent[Any]] = {}
+        self._agents: dict[tuple[Model, ModelSettings | None], Agent[Any]] = {}
 
     async def messages(self, inputs: Mapping[str, Any]) -> tuple[list[Message], str]:
         """The system messages and the request for these inputs."""
@@ -153,16 +168,17 @@ class PromptTask(Task[T]):
             request = "\n\n".join([prompt, *extra])
         return [Message.system("\n\n".join(system))] if system else [], request
 
-    def agent(self, model: Model) -> Agent[Any]:
-        if (agent := self._agents.get(model)) is None:
+    def agent(self, model: Model, defaults: ModelSettings | None = None) -> Agent[Any]:
+        """The agent that runs this task on `model`; the task's settings lie over the workflow's."""
+        if (agent := self._agents.get((model, defaults))) is None:
             typed = self.output_type is not str
-            settings = self.settings
+            settings = (defaults or ModelSettings()).merged(self.settings)
             if typed and not self.tools:  # a tool-based task: the reply must be the structure
                 settings = ModelSettings(tool_choice="required").merged(settings)
             agent = Agent(self.name, tools=self.tools, output=self.output_type, model=model, settings=settings,
                           max_steps=self.max_steps or (30 if self.tools else 4),
                           ends_with="finish" if typed or self.tools else "text")
-            self._agents[model] = agent
+            self._agents[(model, defaults)] = agent
         return agent
 
     def resolve_model(self, ctx: Context) -> Model:
@@ -175,7 +191,7 @@ class PromptTask(Task[T]):
 
     async def execute(self, inputs: dict[str, Any], ctx: Context) -> T:
         history, request = await self.messages(inputs)
-        result = await self.agent(self.resolve_model(ctx))._run_in(ctx.scope, request, history)
+        result = await self.agent(self.resolve_model(ctx), ctx.settings)._run_in(ctx.scope, request, history)
         if not result.ok:
             raise TaskError(f"the model did not produce the output ({result.stop_reason}: {result.detail})",
                             retryable=result.stop_reason in ("max_steps", "error", "loop"))
@@ -266,17 +282,24 @@ def task(agent: Agent[T], prompt: str | None = None, /, *, name: str | None = ..
 def task(agent: Supervisor[T], prompt: str | None = None, /, *, name: str | None = ...,
          retries: int | None = ...) -> AgentTask[T]: ...
 @overload
+def task(description: str | None = None, /, *, output: type[T], instructions: str | None = ...,
+         model: str | Model | None = ..., tools: Sequence[Tool[Any] | Callable[..., Any]] = ...,
+         settings: ModelSettings | None = ..., retries: int | None = ..., name: str | None = ...,
+         max_steps: int | None = ...) -> Callable[[Callable[..., Any]], PromptTask[T]]: ...
+@overload
 def task(description: str | None = None, /, *, instructions: str | None = ..., model: str | Model | None = ...,
          tools: Sequence[Tool[Any] | Callable[..., Any]] = ..., settings: ModelSettings | None = ...,
          retries: int | None = ..., name: str | None = ..., max_steps: int | None = ...
          ) -> Callable[[Callable[..., Any]], PromptTask[Any]]: ...
-def task(target: Any = None, prompt: str | None = None, /, *, instructions: str | None = None,
+def task(target: Any = None, prompt: str | None = None, /, *, output: Any = None, instructions: str | None = None,
          model: str | Model | None = None, tools: Sequence[Tool[Any] | Callable[..., Any]] = (),
          settings: ModelSettings | None = None, retries: int | None = None, name: str | None = None,
          max_steps: int | None = None) -> Any:
     """A workflow task. `@task("What is a famous line by {character}?")` or `@task` with a
     docstring makes a prompt task; `task(agent, "Write an email about {idea}")` makes an agent
-    task. `retries` re-runs a failed task; `model` overrides the workflow's."""
+    task. `output` names the result type when the body returns the request text (so the function
+    can be annotated `-> str` for type checkers); `retries` re-runs a failed task; `model`
+    overrides the workflow's."""
     from ..supervisor import Supervisor
 
     if isinstance(target, Agent | Supervisor):
@@ -284,7 +307,7 @@ def task(target: Any = None, prompt: str | None = None, /, *, instructions: str 
 
     def make(fn: Callable[..., Any], description: str | None = None) -> PromptTask[Any]:
         return PromptTask(fn, description=description, instructions=instructions, model=model, tools=tools,
-                          settings=settings, retries=retries, name=name, max_steps=max_steps)
+                          settings=settings, retries=retries, name=name, max_steps=max_steps, output=output)
 
     if callable(target):
         return make(target)

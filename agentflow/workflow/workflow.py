@@ -20,12 +20,12 @@ from ..errors import ConfigError
 from ..events import Emit, RunFinished, RunStarted
 from ..limits import Limits
 from ..messages import Usage
-from ..models import Model, get_model
+from ..models import Model, ModelSettings, get_model
 from ..runner import StepRunner
 from ..scope import open_scope
 from . import export
 from .engine import RunState, TaskFailure, run_graph, sink_output
-from .graph import Graph, Names, compile_graph
+from .graph import Graph, Names, compile_graph, type_name
 from .nodes import Composable, Param, Seq, Unit, as_node
 from .result import Status, WorkflowError, WorkflowResult
 
@@ -38,13 +38,15 @@ class Workflow(Unit[T]):
     `model` serves every prompt task that names none; `concurrency` bounds the tasks running at
     once; `retries` (with `retry_delay` seconds, doubling) re-runs a failed task; `limits` bound
     the whole run; `inputs` declares the run inputs (then any other unbound parameter is an
-    error at once); `runner` is the step runner (durable runs replace it)."""
+    error at once); `runner` is the step runner (durable runs replace it); `settings` are the
+    prompt tasks' default model settings (e.g. `max_tokens`), under each task's own."""
 
     kind = "workflow"
 
     def __init__(self, *steps: Composable, name: str = "workflow", model: str | Model | None = None,
                  concurrency: int = 8, retries: int = 0, retry_delay: float = 1.0, limits: Limits | None = None,
-                 inputs: Sequence[str] | None = None, runner: StepRunner | None = None) -> None:
+                 inputs: Sequence[str] | None = None, runner: StepRunner | None = None,
+                 settings: ModelSettings | None = None) -> None:
         if not steps:
             raise ConfigError("a workflow needs at least one task")
         if concurrency < 1 or retries < 0:
@@ -56,7 +58,7 @@ class Workflow(Unit[T]):
         super().__init__(name, tuple(self.graph.inputs.values()), output)
         self.model = get_model(model) if isinstance(model, str) else model
         self.concurrency, self.retries, self.retry_delay = concurrency, retries, retry_delay
-        self.limits, self.runner = limits or Limits(), runner
+        self.limits, self.runner, self.settings = limits or Limits(), runner, settings
 
     @property
     def inputs(self) -> dict[str, Param]:
@@ -98,6 +100,15 @@ class Workflow(Unit[T]):
         if unknown := [n for n in changes if n not in self.graph.nodes]:
             raise ConfigError(f"rerun: {unknown[0]!r} is not a task of workflow {self.name!r} "
                               f"(tasks: {', '.join(self.graph.nodes)})")
+        for name, value in changes.items():
+            expected = self.graph.nodes[name].output_type
+            try:
+                changes[name] = TypeAdapter(expected).validate_python(value)
+            except ValidationError as e:
+                raise ConfigError(f"rerun: the new output of {name!r} is not a valid {type_name(expected)}: "
+                                  f"{e.errors()[0]['msg']} at {e.errors()[0]['loc']}") from None
+            except Exception:  # a type pydantic cannot check: taken as given
+                pass
         given = self._inputs((), {**previous.inputs, **inputs})
         dirty = set(changes)
         for name, value in given.items():
@@ -140,7 +151,8 @@ class Workflow(Unit[T]):
     async def _run(self, inputs: dict[str, Any], emit: Emit | None, reuse: Mapping[str, tuple[Any, Status]],
                    previous: Mapping[str, Any] | None = None) -> WorkflowResult[T]:
         scope, _ = open_scope(self.name, self.limits, budget=None, runner=self.runner, path=None, emit=emit)
-        st = RunState(scope, self.model, self.retries, self.retry_delay, asyncio.Semaphore(self.concurrency), reuse)
+        st = RunState(scope, self.model, self.settings, self.retries, self.retry_delay,
+                      asyncio.Semaphore(self.concurrency), reuse)
         st.outputs.update(previous or {})
         scope.publish(RunStarted(agent=scope.path, id=scope.key, task=f"workflow {self.name}"))
         started = scope.runner.now()
@@ -172,7 +184,7 @@ class Workflow(Unit[T]):
 
 def failure_message(workflow: str, failure: TaskFailure, st: RunState) -> str:
     r = failure.record
-    done = sum(1 for x in st.records if x.status == "done")
+    done = sum(1 for x in st.records if x.status in ("done", "reused", "edited"))
     if r.unit == "workflow":
         head = f"workflow {workflow!r} stopped before {r.task!r}: {r.error}"
     else:
