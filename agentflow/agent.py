@@ -148,8 +148,9 @@ class Agent(Generic[T]):
         return AgentTool(self, name=name, description=description, context=context, share=share)
 
     def specs_for(self, model: Model) -> list[ToolSpec]:
-        """The tools offered to `model`; `finish` too when the model cannot end with plain text."""
-        if self.ends_with == "text" and not model.replies_in_text:
+        """The tools offered to `model`; `finish` too when the model cannot end with plain text
+        because it must always call one of them (a request without tools is answered in text)."""
+        if self.ends_with == "text" and not model.replies_in_text and self._specs:
             return [*self._specs, self.output.finish_spec()]
         return self._specs
 

@@ -26,7 +26,9 @@ def run_example(name: str, *args: str) -> str:
 
 def test_every_example_is_covered() -> None:
     covered = {"quickstart.py", "calculator.py", "shopify_worklist.py", "plan_count_lines.py",  # test_examples.py
-               "lotr_chain.py", "home_towns.py", "shopify_dag.py"}  # test_workflow_examples.py
+               "lotr_chain.py", "home_towns.py", "shopify_dag.py",  # test_workflow_examples.py
+               "pattern_chain.py", "pattern_routing.py", "pattern_parallel.py", "pattern_orchestrator.py",
+               "pattern_optimizer.py", "state_workflow.py"}  # test_pattern_examples.py
     assert {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")} == covered
 
 

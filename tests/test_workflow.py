@@ -692,3 +692,29 @@ async def test_nested_fan_outs_count_each_call_once() -> None:
                             model=FunctionModel(lambda info: "ok")).run()
     assert result.usage.requests == 2 and result.usage_by_task["inner"].requests == 2
     assert result.usage_by_task["say"].requests == 2
+
+
+async def test_a_loop_over_a_typed_state_carries_the_state_from_one_iteration_to_the_next() -> None:
+    class Counter(BaseModel):
+        n: int = 0
+        should_continue: bool = True
+
+    @step
+    async def bump(state: Counter) -> Counter:
+        return state.model_copy(update={"n": state.n + 1})
+
+    def check(state: Counter) -> Counter:
+        return state.model_copy(update={"should_continue": state.n < 3})
+
+    result = await Workflow[Counter](loop(bump >> check, max_iterations=5, name="count")).run(Counter())
+    assert result.output.n == 3 and [a["check"].n for a in result.attempts["count"]] == [1, 2, 3]
+
+
+async def test_workflow_settings_reach_tasks_awaited_inside_a_step() -> None:
+    @step
+    async def ask() -> str:
+        return await line(character="Pippin")
+
+    model = ScriptedModel(["a second breakfast"])
+    await Workflow(ask, model=model, settings=ModelSettings(max_tokens=7)).run()
+    assert model.requests[0].settings.max_tokens == 7

@@ -128,5 +128,7 @@ def loop(body: Composable, *, until: Callable[[Any], bool] | None = None, max_it
          name: str = "loop") -> Loop:
     """Repeat `body` (generate >> evaluate, Reflexion) until `until(last output)` is true or
     `max_iterations` have run. The loop's output is the body's last output; the outputs of the
-    tasks inside stay reachable downstream by their names (their last values)."""
+    tasks inside stay reachable downstream by their names (their last values). An input of the
+    body whose type is the body's output type (a typed state) takes the last output from the
+    second iteration on."""
     return Loop(as_node(body), until, max_iterations, name)

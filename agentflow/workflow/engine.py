@@ -183,7 +183,7 @@ async def run_task(st: RunState, unit: Task[Any], inputs: dict[str, Any], id: st
             record.tries = attempt + 1
             try:
                 async with st.slots:
-                    token = current_model.set(st.model)
+                    token = current_model.set((st.model, st.settings))
                     try:
                         return await unit.execute(args, Context(scope, st.model, st.settings))
                     finally:
@@ -237,6 +237,8 @@ async def run_loop(st: RunState, placed: Placed, unit: Loop, inputs: dict[str, A
     values: dict[str, Any] = {}
     attempts = st.attempts.setdefault(placed.name, [])
     for i in range(1, unit.max_iterations + 1):
+        if values:  # the typed-state style: what the body ended with is what it starts from next
+            inputs = {**inputs, **{n: values[sink] for n in placed.carry}}
         values = await run_graph(st, placed.body, inputs, f"{id}/{i}/", prev=values)
         attempts.append({n: values[n] for n in placed.body.nodes if n in values})
         output = values[sink]

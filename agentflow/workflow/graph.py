@@ -60,6 +60,7 @@ class Placed:
     worker: Placed | None = None  # each
     item: str = ""
     exports: dict[str, Any] = field(default_factory=dict[str, Any])  # names it makes visible besides its own
+    carry: tuple[str, ...] = ()  # a loop's inputs of its body's output type: each iteration gets the last output
 
 
 @dataclass
@@ -156,7 +157,9 @@ def place(unit: Unit[Any], name: str, names: Names) -> Placed:
         exports = {n: p.output_type for n, p in body.nodes.items()}
         for p in body.nodes.values():
             exports.update(p.exports)
-        return Placed(unit, name, tuple(body.inputs.values()), body.nodes[sink].output_type, body=body, exports=exports)
+        out = body.nodes[sink].output_type
+        carry = tuple(n for n, p in body.inputs.items() if out not in (Any, MISSING) and p.annotation == out)
+        return Placed(unit, name, tuple(body.inputs.values()), out, body=body, exports=exports, carry=carry)
     if isinstance(unit, Switch):
         router = names.assign(unit.router)
         branches = {k: compile_graph(b, names) for k, b in unit.branches.items()}

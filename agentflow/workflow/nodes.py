@@ -138,7 +138,8 @@ class Unit(Node, Generic[T]):
         from .task import current_model
         from .workflow import Workflow
 
-        return (await Workflow(self, model=current_model.get()).run()).output
+        model, settings = current_model.get()
+        return (await Workflow(self, model=model, settings=settings).run()).output
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

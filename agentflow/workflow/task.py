@@ -55,8 +55,10 @@ class Context:
     settings: ModelSettings | None = None
 
 
-current_model: ContextVar[Model | None] = ContextVar("agentflow_workflow_model", default=None)
-"""The model of the workflow whose task is running here: a task awaited inside a step uses it."""
+current_model: ContextVar[tuple[Model | None, ModelSettings | None]] = ContextVar(
+    "agentflow_workflow_model", default=(None, None))
+"""The model and settings of the workflow whose task is running here: a task awaited inside a
+step uses them."""
 
 
 @contextmanager
@@ -64,7 +66,7 @@ def use_model(model: str | Model) -> Generator[Model]:
     """The model for tasks awaited directly in this block (`await home_town("Tony Blair")`),
     as a workflow's `model=` is for its tasks."""
     resolved = get_model(model) if isinstance(model, str) else model
-    token = current_model.set(resolved)
+    token = current_model.set((resolved, current_model.get()[1]))
     try:
         yield resolved
     finally:
