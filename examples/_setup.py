@@ -46,3 +46,12 @@ def models_for(args: argparse.Namespace, stand_ins: Mapping[str, ReplyFunction])
     except ConfigError:
         print("(no model configured: using an offline stand-in for each agent; see README to use a real one)\n")
         return {role: FunctionModel(fn, name=f"stand-in-{role}") for role, fn in stand_ins.items()}
+
+
+def model_or_stand_in(args: argparse.Namespace, stand_in: ReplyFunction) -> Model:
+    """The configured model, or else an offline stand-in that plays the same protocol (and says so)."""
+    try:
+        return model_from(args)
+    except ConfigError:
+        print("(no model configured: using an offline stand-in model; see README to use a real one)\n")
+        return FunctionModel(stand_in, name="stand-in")

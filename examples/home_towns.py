@@ -21,10 +21,10 @@ import re
 import sys
 from typing import Any
 
-from _setup import model_from, parser
+from _setup import model_or_stand_in, parser
 from pydantic import BaseModel, Field
 
-from agentflow import ConfigError, FunctionModel, Model
+from agentflow import Model
 from agentflow.models import RequestInfo, call
 from agentflow.workflow import Workflow, task, use_model
 
@@ -90,11 +90,7 @@ async def level_2_and_3(model: Model) -> int:
 
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
-    try:
-        model: Model = model_from(args)
-    except ConfigError:
-        print("(no model configured: using an offline stand-in model; see README to use a real one)\n")
-        model = FunctionModel(stand_in, name="stand-in")
+    model = model_or_stand_in(args, stand_in)
 
     async def levels() -> int:
         await level_1(model)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import sys
 
-from _setup import model_from, parser
+from _setup import model_or_stand_in, parser
 
-from agentflow import ConfigError, FunctionModel, Model
 from agentflow.models import RequestInfo
 from agentflow.workflow import Workflow, task
 
@@ -36,11 +35,7 @@ def stand_in(info: RequestInfo) -> str:
 
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
-    try:
-        model: Model = model_from(args)
-    except ConfigError:
-        print("(no model configured: using an offline stand-in model; see README to use a real one)\n")
-        model = FunctionModel(stand_in, name="stand-in")
+    model = model_or_stand_in(args, stand_in)
     flow = Workflow(character >> line, name="lotr", model=model)
     result = flow.run_sync()
     print(f"character: {result.outputs['character'].strip()}")

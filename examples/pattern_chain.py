@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 
-from _setup import models_for, parser
+from _setup import model_or_stand_in, parser
 
 from agentflow import ModelSettings
 from agentflow.models import RequestInfo
@@ -58,7 +58,7 @@ def main() -> int:
     p = parser(__doc__ or "")
     p.add_argument("--topic", default="AI agents", help="what the article is about")
     args = p.parse_args()
-    model = models_for(args, {"writer": stand_in})["writer"]
+    model = model_or_stand_in(args, stand_in)
     flow = Workflow(content, name="content", model=model)
     print(f"workflow {flow.name}: {' -> '.join(n for r in flow.rounds() for n in r)}\n")
     try:

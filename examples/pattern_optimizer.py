@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sys
 
-from _setup import models_for, parser
+from _setup import model_or_stand_in, parser
 from pydantic import BaseModel, Field
 
 from agentflow import ModelSettings
@@ -74,7 +74,7 @@ def main() -> int:
     p = parser(__doc__ or "")
     p.add_argument("--task", default="a Python function fibonacci(n) that returns the n-th Fibonacci number")
     args = p.parse_args()
-    model = models_for(args, {"coder": stand_in})["coder"]
+    model = model_or_stand_in(args, stand_in)
     flow = Workflow(improve, name="codegen", model=model)
     try:
         result = flow.run_sync(task=args.task)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 
-from _setup import models_for, parser
+from _setup import model_or_stand_in, parser
 from pydantic import BaseModel, Field
 
 from agentflow import ModelSettings
@@ -67,7 +67,7 @@ def main() -> int:
     p = parser(__doc__ or "")
     p.add_argument("--task", default="Research AI safety", help="the research task")
     args = p.parse_args()
-    model = models_for(args, {"researcher": stand_in})["researcher"]
+    model = model_or_stand_in(args, stand_in)
     flow = Workflow(assistant, name="research", model=model)
     try:
         result = flow.run_sync(task=args.task)

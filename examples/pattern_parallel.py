@@ -18,7 +18,7 @@ import re
 import sys
 from typing import Literal
 
-from _setup import models_for, parser
+from _setup import model_or_stand_in, parser
 from pydantic import BaseModel
 
 from agentflow import ModelSettings
@@ -58,7 +58,7 @@ async def stand_in(info: RequestInfo) -> object:
 
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
-    model = models_for(args, {"classifier": stand_in})["classifier"]
+    model = model_or_stand_in(args, stand_in)
     flow = Workflow(inbox, name="inbox", model=model)
     try:
         result = flow.run_sync(emails=EMAILS)

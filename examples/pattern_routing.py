@@ -17,7 +17,7 @@ import re
 import sys
 from typing import Literal
 
-from _setup import models_for, parser
+from _setup import model_or_stand_in, parser
 from pydantic import BaseModel
 
 from agentflow import ModelSettings
@@ -72,7 +72,7 @@ def stand_in(info: RequestInfo) -> object:
 
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
-    model = models_for(args, {"support": stand_in})["support"]
+    model = model_or_stand_in(args, stand_in)
     flow = Workflow(support, name="support", model=model, settings=ModelSettings(temperature=0, max_tokens=300))
     for query in QUERIES:
         try:

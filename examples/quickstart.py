@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-from _setup import model_from, parser
+from _setup import model_or_stand_in, parser
 from pydantic import BaseModel
 
-from agentflow import Agent, ConfigError, FunctionModel, Model, tool
+from agentflow import Agent, tool
 from agentflow.models import RequestInfo, call
 
 ROOT = Path(__file__).resolve().parent
@@ -52,11 +52,7 @@ def stand_in(info: RequestInfo):
 
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
-    try:
-        model: Model = model_from(args)
-    except ConfigError:
-        print("(no model configured: using an offline stand-in model; see README to use a real one)\n")
-        model = FunctionModel(stand_in, name="stand-in")
+    model = model_or_stand_in(args, stand_in)
     counter = Agent("counter", "You count lines of code. Use the tools, then finish with the report.",
                     tools=[list_files, count_lines], output=Report, model=model, max_steps=10)
     result = counter.run_sync("Count the lines of every Python file in the examples directory.")

@@ -16,10 +16,9 @@ import re
 import sys
 from typing import Any
 
-from _setup import model_from, parser
+from _setup import model_or_stand_in, parser
 from pydantic import BaseModel, Field
 
-from agentflow import ConfigError, FunctionModel, Model
 from agentflow.models import RequestInfo, call
 from agentflow.workflow import Workflow, each, step, task
 
@@ -129,11 +128,7 @@ def stand_in(info: RequestInfo) -> Any:
 
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
-    try:
-        model: Model = model_from(args)
-    except ConfigError:
-        print("(no model configured: using an offline stand-in model; see README to use a real one)\n")
-        model = FunctionModel(stand_in, name="stand-in")
+    model = model_or_stand_in(args, stand_in)
     flow = Workflow(shopify, name="shopify", model=model)
     print(flow.to_mermaid())
     result = flow.run_sync()
