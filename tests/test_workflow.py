@@ -521,6 +521,7 @@ async def test_events_usage_and_step_names() -> None:
         "line"] + result.usage_by_task["<lambda>"]
     finished = [e for e in events if isinstance(e, TaskFinished)]
     assert all(e.status == "done" for e in finished) and isinstance(events[-1], RunFinished)
+    assert [e.output for e in finished] == ["Sam", "Po-tay-toes", "PO-TAY-TOES"]
     assert isinstance(events[1], TaskStarted)
 
 

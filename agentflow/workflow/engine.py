@@ -161,10 +161,11 @@ async def run_unit(st: RunState, placed: Placed, inputs: dict[str, Any], id: str
         record.usage = sum((r.usage for r in st.records if r.id.startswith((id + "/", id + "["))
                             and r.unit in ("prompt", "python", "agent")), Usage())
     record.seconds = scope.runner.now() - started
+    if record.status != "failed":
+        record.output = output
     st.record(record)
     if record.status == "failed":
         raise TaskFailure(record)
-    record.output = output
     st.outputs[placed.name] = output
     return output, exports
 
