@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError
-from ..messages import Usage
 from ..models import Model, ModelSettings
 from ..scope import Scope
 from ..tool import to_observation
@@ -142,24 +141,12 @@ async def run_unit(st: RunState, placed: Placed, inputs: dict[str, Any], id: str
     try:
         if isinstance(unit, Task):
             output = await run_task(st, unit, inputs, id, record)
-        elif isinstance(unit, Switch):
-            output = await run_route(st, placed, unit, inputs, id, record)
-        elif isinstance(unit, Each):
-            output = await run_each(st, placed, inputs, id)
-        elif isinstance(unit, Loop):
-            output, exports = await run_loop(st, placed, unit, inputs, id, record)
-        else:  # a sub-workflow, with its own model if it has one
-            assert placed.body is not None
-            inner = replace(st, model=getattr(unit, "model", None) or st.model)
-            values = await run_graph(inner, placed.body, inputs, id + "/")
-            output = sink_output(placed.body, values)
+        else:
+            output, exports = await run_composite(st, placed, inputs, id, record)
     except TaskFailure:
         raise
     except Exception as e:
         record.status, record.error = "failed", f"{type(e).__name__}: {e}"
-    if not isinstance(unit, Task):  # a route, loop or fan-out: what its insides spent
-        record.usage = sum((r.usage for r in st.records if r.id.startswith((id + "/", id + "["))
-                            and r.unit in ("prompt", "python", "agent")), Usage())
     record.seconds = scope.runner.now() - started
     if record.status != "failed":
         record.output = output
@@ -168,6 +155,27 @@ async def run_unit(st: RunState, placed: Placed, inputs: dict[str, Any], id: str
         raise TaskFailure(record)
     st.outputs[placed.name] = output
     return output, exports
+
+
+async def run_composite(st: RunState, placed: Placed, inputs: dict[str, Any], id: str,
+                        record: TaskRecord) -> tuple[Any, dict[str, Any]]:
+    """A route, fan-out, loop or sub-workflow (with its own model if it has one), on a budget of
+    its own: its record's usage is what its insides spent, counted once however deep they nest."""
+    unit, scope = placed.unit, st.scope
+    inner = replace(st, scope=Scope(scope.path, scope.key, scope.budget.child(), scope.runner, scope.emit),
+                    model=getattr(unit, "model", None) or st.model)  # only a sub-workflow has a model
+    try:
+        if isinstance(unit, Switch):
+            return await run_route(inner, placed, unit, inputs, id, record), {}
+        if isinstance(unit, Each):
+            return await run_each(inner, placed, inputs, id), {}
+        if isinstance(unit, Loop):
+            return await run_loop(inner, placed, unit, inputs, id, record)
+        assert placed.body is not None
+        return sink_output(placed.body, await run_graph(inner, placed.body, inputs, id + "/")), {}
+    finally:
+        record.usage = inner.scope.budget.usage
+        st.stopped_by = inner.stopped_by
 
 
 async def run_task(st: RunState, unit: Task[Any], inputs: dict[str, Any], id: str, record: TaskRecord) -> Any:
@@ -218,17 +226,11 @@ async def run_each(st: RunState, placed: Placed, inputs: dict[str, Any], id: str
     if isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
         raise TaskError(f"each({placed.unit.worker.name}) needs a list to map over, got {type(items).__name__}")
     worker = placed.worker
-    jobs = [run_worker(st, worker, {**inputs, placed.item: item}, f"{id}[{i}]") for i, item in enumerate(items)]
+    jobs = [run_unit(st, worker, {**inputs, placed.item: item}, f"{id}[{i}]") for i, item in enumerate(items)]
     done = await asyncio.gather(*jobs, return_exceptions=True)  # the others finish even if one fails
     if failed := next((d for d in done if isinstance(d, BaseException)), None):
         raise failed
-    return list(done)
-
-
-async def run_worker(st: RunState, worker: Placed, inputs: dict[str, Any], id: str) -> Any:
-    values = {p: resolve(b, {}, inputs, None) for p, b in worker.bindings.items()}
-    output, _ = await run_unit(st, worker, {k: v for k, v in values.items() if v is not MISSING}, id)
-    return output
+    return [output for output, _ in done]  # type: ignore[misc]
 
 
 async def run_loop(st: RunState, placed: Placed, unit: Loop, inputs: dict[str, Any], id: str,

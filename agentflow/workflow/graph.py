@@ -180,7 +180,6 @@ def place(unit: Unit[Any], name: str, names: Names) -> Placed:
         others = tuple(p for p in free if p.name != item)
         if unit.over in {p.name for p in others}:
             raise ConfigError(f"each({unit.worker.name}): over={unit.over!r} is also one of the worker's parameters")
-        worker.bindings = {p.name: Binding("input", p.name, default=p.default) for p in free}
         return Placed(unit, name, (Param(unit.over), *others), unit.output_type, worker=worker, item=item)
     if isinstance(unit, Workflow):
         return Placed(unit, name, tuple(unit.graph.inputs.values()), unit.output_type, body=unit.graph)
