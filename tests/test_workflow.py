@@ -24,6 +24,7 @@ from agentflow import (
 )
 from agentflow.models.scripted import RequestInfo, call
 from agentflow.workflow import (
+    PythonTask,
     TaskFinished,
     TaskStarted,
     Workflow,
@@ -223,14 +224,13 @@ def test_type_mismatches_ambiguous_names_and_undeclared_inputs_are_build_errors(
         Workflow(greet, inputs=["name"])
 
 
-def test_a_cycle_outside_a_loop_is_named() -> None:
-    @step
-    def a() -> str:
-        return ""
+def blank(name: str) -> PythonTask[str]:
+    """A step that does nothing, for tests about the graph's shape."""
+    return step(name=name)(lambda: "")
 
-    @step
-    def b() -> str:
-        return ""
+
+def test_a_cycle_outside_a_loop_is_named() -> None:
+    a, b = blank("a"), blank("b")
 
     with pytest.raises(CycleError, match=r"a -> b -> a|b -> a -> b"):
         Workflow(a >> b >> a)
@@ -447,13 +447,7 @@ def test_a_loop_back_edge_needs_a_default_and_a_body_one_end() -> None:
     with pytest.raises(ConfigError, match=r"'draft' takes 'critique' from the previous iteration.*default"):
         Workflow(loop(draft >> critique))
 
-    @step
-    def a() -> str:
-        return ""
-
-    @step
-    def b() -> str:
-        return ""
+    a, b = blank("a"), blank("b")
 
     with pytest.raises(ConfigError, match=r"the body of loop 'loop' ends in 2 tasks \(a, b\)"):
         Workflow(loop(a | b))
