@@ -15,6 +15,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 from .delegation import AgentTool, DelegationGuard, LoopDetected
 from .errors import ConfigError, OutputValidationError
 from .events import Emit, Event, RunStarted
+from .human import HumanReply, HumanRequest
 from .limits import Budget, Limits
 from .messages import Message, ModelResponse, ToolCall
 from .models import Model, ModelSettings, get_model
@@ -315,8 +316,9 @@ class _Run(Generic[T]):
         if tool is None:
             names = ", ".join([*self.agent.tools, FINISH])
             return step(f"There is no tool named {call.name!r}. Available tools: {names}.", "unknown_tool")
-        if tool.requires_approval and not await self.approved(call, tool):
-            return step(f"The call to {call.name} was not approved, so it did not run.", "rejected")
+        if tool.requires_approval and not (verdict := await self.approval(call, tool)).approved:
+            why = f" ({verdict.reason})" if verdict.reason else ""
+            return step(f"The call to {call.name} was not approved{why}, so it did not run.", "rejected")
 
         async def execute() -> ToolStep:
             try:
@@ -352,11 +354,20 @@ class _Run(Generic[T]):
         self.output, self.finished = output, True
         return step("Done.", None)
 
-    async def approved(self, call: ToolCall, tool: Tool[Any]) -> bool:
-        if self.agent.approve is None:
-            return False
-        verdict = self.agent.approve(call, tool)
-        return bool(await verdict if inspect.isawaitable(verdict) else verdict)
+    async def approval(self, call: ToolCall, tool: Tool[Any]) -> HumanReply:
+        """The agent's `approve` callback decides (its verdict journaled), else a human through the runner."""
+        name = f"{self.scope.key}/approve/{call.id}"
+        if (approve := self.agent.approve) is not None:
+            async def decide() -> HumanReply:
+                verdict = approve(call, tool)
+                return HumanReply(approved=bool(await verdict if inspect.isawaitable(verdict) else verdict))
+            return await self.scope.runner.step(name, decide, HumanReply)
+        timeout = tool.approval_timeout
+        default = HumanReply(approved=tool.approve_on_timeout,
+                             reason="no one approved it" if timeout is None else f"no answer within {timeout:g} s")
+        return await self.scope.runner.wait(name, HumanRequest(
+            kind="approval", question=f"May {self.path} call {call.name}({call.arguments})?", agent=self.path,
+            tool=call.name, arguments=call.arguments, timeout=timeout, default=default))
 
     async def within_time(self, awaitable: Awaitable[Any]) -> Any:
         left = self.budget.remaining_seconds()

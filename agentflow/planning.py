@@ -19,6 +19,7 @@ from .dag import dependency_graph
 from .delegation import DelegationGuard, LoopDetected
 from .errors import ConfigError
 from .events import Event
+from .human import HumanReply, HumanRequest
 from .messages import Message
 from .result import ModelStep, RunResult, StopReason, ToolStep
 from .scope import Scope
@@ -143,19 +144,34 @@ class PlanMode(Generic[T]):
 
     async def adopt(self, plan: Plan, known: set[str], reason: str) -> Plan:
         """Show the plan to `on_plan` (which may replace it), then make it the plan."""
-        if self.sup.on_plan is not None:
-            edited = self.sup.on_plan(plan)
+        hook = self.sup.on_plan
+        if hook == "human":
+            edited = await self.human_review(plan)
+        elif hook is not None and not isinstance(hook, str):
+            edited = hook(plan)
             edited = await edited if inspect.isawaitable(edited) else edited
-            if edited is not None:
-                try:
-                    self.check(edited, known)
-                except ValueError as e:
-                    raise ConfigError(f"the plan returned by on_plan is not valid: {e}") from None
-                plan = edited
+        else:
+            edited = None
+        if edited is not None:
+            try:
+                self.check(edited, known)
+            except ValueError as e:
+                raise ConfigError(f"the plan returned by on_plan is not valid: {e}") from None
+            plan = edited
         self.steps.update((s.id, s) for s in plan.steps)
         self.scope.publish(PlanMade(agent=self.scope.path, plan=plan, revision=self.revision, reason=reason))
         self.revision += 1
         return plan
+
+    async def human_review(self, plan: Plan) -> Plan | None:
+        """`on_plan="human"`: the run waits for a person to accept, edit or refuse the plan."""
+        name = f"{self.scope.key}/plan/{self.revision}/review"
+        reply = await self.scope.runner.wait(name, HumanRequest(
+            kind="plan", question=f"Run this plan for {self.task!r}? Accept it, edit it or refuse it.",
+            agent=self.scope.path, plan=plan.model_dump(mode="json"), default=HumanReply(approved=True)))
+        if reply.approved is False:
+            raise _Halt("cancelled", f"the plan was refused{f': {reply.reason}' if reply.reason else ''}")
+        return None if reply.plan is None else Plan.model_validate(reply.plan)
 
     def check(self, plan: Plan | Sequence[PlanStep], known: set[str]) -> None:
         """Raises ValueError (shown to the model) if steps name unknown agents, ids or cycles."""

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from .human import HumanReply, HumanRequest
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -24,6 +29,16 @@ class StepRunner:
     async def step(self, name: str, fn: Callable[[], Awaitable[R]], result_type: type[R]) -> R:
         return await fn()
 
+    async def wait(self, name: str, request: HumanRequest) -> HumanReply:
+        """Wait for a human's reply. In memory no one can be asked: the request's default is the reply."""
+        from .human import HumanNeeded
+
+        if request.default is not None:
+            return request.default.model_copy(update={"timed_out": True})
+        raise HumanNeeded(f"{request.agent or 'the run'} asked a human: {request.question!r}, but a run in memory "
+                          "cannot wait for one. Fix: run it durably (agentflow.durable), or give the question a "
+                          "default")
+
     def now(self) -> float:
         return time.time()
 
@@ -32,3 +47,21 @@ class StepRunner:
 
 
 DEFAULT_RUNNER = StepRunner()
+
+
+_current: ContextVar[StepRunner | None] = ContextVar("agentflow_runner", default=None)
+
+
+def ambient_runner() -> StepRunner:
+    """The runner a new top-level run uses when none is given."""
+    return _current.get() or DEFAULT_RUNNER
+
+
+@contextmanager
+def using(runner: StepRunner) -> Generator[StepRunner]:
+    """Runs started here (at top level) use `runner`: how the durable runtime wraps any run."""
+    token = _current.set(runner)
+    try:
+        yield runner
+    finally:
+        _current.reset(token)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .events import Emit, Event, RunFinished
 from .limits import Budget, Limits
-from .runner import DEFAULT_RUNNER, StepRunner
+from .runner import StepRunner, ambient_runner
 from .tool import to_observation
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: Step
     parent = current_scope()
     if parent is None:
         path = path or name
-        return Scope(path, path, (budget or Budget()).child(limits), runner or DEFAULT_RUNNER, emit), None
+        return Scope(path, path, (budget or Budget()).child(limits), runner or ambient_runner(), emit), None
     scope = Scope(path or f"{parent.path}/{name}", parent.child_key(name), (budget or parent.budget).child(limits),
                   runner or parent.runner, _both(emit, parent.emit))
     return scope, parent

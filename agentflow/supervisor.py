@@ -34,6 +34,7 @@ T = TypeVar("T")
 Mode = Literal["route", "plan", "worklist"]
 Replan = Literal["always", "on_failure", "never"]
 PlanHook = Callable[["Plan"], "Plan | None | Awaitable[Plan | None]"]
+OnPlan = PlanHook | Literal["human"]
 
 ROUTE = (
     "You coordinate task agents: each tool named after an agent hands it one task. Write each task so it "
@@ -51,28 +52,29 @@ class Supervisor(Generic[T]):
     they may return). `limits` bound the whole tree; `share` caps each delegation at a fraction
     of what is left. `concurrency` bounds the task agents running at once (plan and worklist),
     `max_tasks` the worklist's length; `replan` says when plan
-    mode reviews its plan; `on_plan` sees (and may replace) every plan before it runs."""
+    mode reviews its plan; `on_plan` sees (and may replace) every plan before it runs;
+    `on_plan="human"` makes the run wait for a person to accept, edit or refuse it (durable runs)."""
 
     @overload
     def __init__(self: Supervisor[str], agents: Sequence[Agent[Any]] = ..., *, model: str | Model | None = ...,
                  mode: Mode = ..., instructions: str = ..., name: str = ..., output: None = ...,
                  library: Sequence[Tool[Any] | Callable[..., Any]] = ..., schemas: Mapping[str, type[Any]] = ...,
                  limits: Limits | None = ..., max_steps: int | None = ..., share: float | None = ...,
-                 concurrency: int = ..., max_tasks: int = ..., replan: Replan = ..., on_plan: PlanHook | None = ...,
+                 concurrency: int = ..., max_tasks: int = ..., replan: Replan = ..., on_plan: OnPlan | None = ...,
                  settings: ModelSettings | None = ...) -> None: ...
     @overload
     def __init__(self, agents: Sequence[Agent[Any]] = ..., *, model: str | Model | None = ...,
                  mode: Mode = ..., instructions: str = ..., name: str = ..., output: type[T],
                  library: Sequence[Tool[Any] | Callable[..., Any]] = ..., schemas: Mapping[str, type[Any]] = ...,
                  limits: Limits | None = ..., max_steps: int | None = ..., share: float | None = ...,
-                 concurrency: int = ..., max_tasks: int = ..., replan: Replan = ..., on_plan: PlanHook | None = ...,
+                 concurrency: int = ..., max_tasks: int = ..., replan: Replan = ..., on_plan: OnPlan | None = ...,
                  settings: ModelSettings | None = ...) -> None: ...
     def __init__(self, agents: Sequence[Agent[Any]] = (), *, model: str | Model | None = None,
                  mode: Mode = "route", instructions: str = "", name: str = "supervisor",
                  output: type[Any] | None = None, library: Sequence[Tool[Any] | Callable[..., Any]] = (),
                  schemas: Mapping[str, type[Any]] | None = None, limits: Limits | None = None,
                  max_steps: int | None = 30, share: float | None = None, concurrency: int = 4,
-                 max_tasks: int = 50, replan: Replan = "always", on_plan: PlanHook | None = None,
+                 max_tasks: int = 50, replan: Replan = "always", on_plan: OnPlan | None = None,
                  settings: ModelSettings | None = None) -> None:
         if mode not in ("route", "plan", "worklist"):
             raise ConfigError(f"mode={mode!r} is not known; use 'route', 'plan' or 'worklist'")

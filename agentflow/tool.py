@@ -58,6 +58,8 @@ class Tool(Generic[R]):
         requires_approval: bool = False,
         timeout: float | None = None,
         args_model: type[BaseModel] | None = None,
+        approval_timeout: float | None = None,
+        approve_on_timeout: bool = False,
     ) -> None:
         self.fn = fn
         self.name = fn.__name__ if name is None else name
@@ -69,6 +71,7 @@ class Tool(Generic[R]):
         summary, param_docs = parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
         self.requires_approval = requires_approval
+        self.approval_timeout, self.approve_on_timeout = approval_timeout, approve_on_timeout
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
         self.args_model = args_model or _args_model(fn, self.name, param_docs)
@@ -112,6 +115,8 @@ def tool(
     description: str | None = None,
     requires_approval: bool = False,
     timeout: float | None = None,
+    approval_timeout: float | None = None,
+    approve_on_timeout: bool = False,
 ) -> Callable[[Callable[..., R]], Tool[R]]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -121,11 +126,16 @@ def tool(
     description: str | None = None,
     requires_approval: bool = False,
     timeout: float | None = None,
+    approval_timeout: float | None = None,
+    approve_on_timeout: bool = False,
 ) -> Tool[Any] | Callable[[Callable[..., Any]], Tool[Any]]:
-    """Make a tool of a function: `@tool` or `@tool(requires_approval=True, timeout=30)`."""
+    """Make a tool of a function: `@tool` or `@tool(requires_approval=True, timeout=30)`. A durable run
+    waits for a human's approval up to `approval_timeout` seconds (forever when None), then approves or
+    refuses as `approve_on_timeout` says."""
 
     def wrap(f: Callable[..., Any]) -> Tool[Any]:
-        return Tool(f, name=name, description=description, requires_approval=requires_approval, timeout=timeout)
+        return Tool(f, name=name, description=description, requires_approval=requires_approval, timeout=timeout,
+                    approval_timeout=approval_timeout, approve_on_timeout=approve_on_timeout)
 
     return wrap(fn) if fn is not None else wrap
 

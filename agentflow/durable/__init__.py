@@ -1,0 +1,15 @@
+"""Durable runs on DBOS: journaled steps, crash-resume, human waits, edit-and-rerun, scale-out.
+
+    from agentflow import durable
+    rt = durable.launch()                     # sqlite:///.agentflow/agentflow.db, or postgresql://...
+    run = await rt.start(counter, "Count the lines here")
+    result = await run.result()               # after a crash, the next launch() resumes it
+"""
+
+from ..human import HumanReply, HumanRequest
+from .registry import register, registry
+from .runs import DurableRun, DurableRunError, RunInfo, StepRecord
+from .runtime import APP_VERSION, DEFAULT_URL, Runtime, connect, current, launch
+
+__all__ = ["APP_VERSION", "DEFAULT_URL", "DurableRun", "DurableRunError", "HumanReply", "HumanRequest", "RunInfo",
+           "Runtime", "StepRecord", "connect", "current", "launch", "register", "registry"]

@@ -1,0 +1,198 @@
+"""A durable run seen from outside: status, steps, result, replies to its questions, edits.
+
+Everything here reads or writes the database through DBOS's client API, so it works the same
+from the process running the run, from another process, and from the `agentflow runs` CLI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from ..errors import AgentflowError, ConfigError
+from ..human import HumanReply
+from ..planning import Plan
+from .registry import registry
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+Status = Literal["queued", "running", "waiting", "done", "failed", "cancelled"]
+FINISHED = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+_STATUS: dict[str, Status] = {"ENQUEUED": "queued", "DELAYED": "queued", "PENDING": "running", "SUCCESS": "done",
+                              "ERROR": "failed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed", "CANCELLED": "cancelled"}
+
+
+class RunInfo(BaseModel):
+    """One run's summary. `waiting` lists the questions it waits on (approval, question, plan)."""
+
+    id: str
+    target: str
+    status: Status
+    task: str | None = None
+    inputs: dict[str, Any] = {}
+    created_at: float | None = None
+    updated_at: float | None = None
+    executor: str | None = None
+    waiting: list[dict[str, Any]] = []
+    error: str | None = None
+
+
+class StepRecord(BaseModel):
+    """One journaled step: `name` is its path in the run tree (`boss/counter/tool/call_1`)."""
+
+    position: int
+    name: str
+    kind: str
+    output: Any = None
+    error: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float | None = None
+
+
+class DurableRunError(AgentflowError):
+    """A durable run failed; `result` holds what it finished (decoded), when it left anything."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def info_of(wf: Any, waiting: list[dict[str, Any]] | None) -> RunInfo:
+    args = (wf.input or {}).get("args", ()) if isinstance(wf.input, dict) else ()
+    target = args[0] if args else "?"
+    payload: dict[str, Any] = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+    status = _STATUS.get(wf.status, "running")
+    if status == "running" and waiting:
+        status = "waiting"
+    error = None if wf.error is None else str(wf.error)
+    return RunInfo(id=wf.workflow_id, target=target, status=status, task=payload.get("task"),
+                   inputs=payload.get("inputs") or {}, created_at=_s(wf.created_at), updated_at=_s(wf.updated_at),
+                   executor=wf.executor_id, waiting=waiting or [], error=error)
+
+
+def _s(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _kind(name: str) -> str:
+    for part, kind in (("/model/", "model"), ("/tool/", "tool"), ("/approve/", "approval"), ("/python", "python")):
+        if part in name:
+            return kind
+    if name.endswith("/asked"):
+        return "asked"
+    return "wait" if name == "DBOS.recv" else ("dbos" if name.startswith("DBOS.") else "step")
+
+
+class DurableRun:
+    """A handle on one durable run, by id."""
+
+    def __init__(self, runtime: Runtime, run_id: str) -> None:
+        self.runtime, self.id = runtime, run_id
+        self.changes: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<DurableRun {self.id}>"
+
+    async def info(self) -> RunInfo:
+        return await self.runtime.info(self.id)
+
+    async def status(self) -> Status:
+        return (await self.info()).status
+
+    async def result(self) -> Any:
+        """Wait for the end; the decoded `RunResult` or `WorkflowResult`. A failed run raises
+        `DurableRunError` whose `.result` is what it finished."""
+        info = await self.info()
+        handle = await self.runtime.client.retrieve_workflow_async(self.id)
+        try:
+            data = await handle.get_result()
+        except Exception as e:
+            partial = getattr(e, "data", None)
+            decoded = registry.get(info.target).decode(partial) if isinstance(partial, dict) else None
+            raise DurableRunError(f"run {self.id} failed: {e}", decoded) from e
+        return registry.get(info.target).decode(data)
+
+    async def steps(self) -> list[StepRecord]:
+        """Every journaled step in the order it was taken, with outputs, usage and errors."""
+        rows = await self.runtime.client.list_workflow_steps_async(self.id)
+        out: list[StepRecord] = []
+        for r in rows:
+            output, usage = r["output"], {}
+            if isinstance(output, dict) and isinstance(output.get("usage"), dict):
+                usage = output["usage"]
+            seconds = None
+            if r["started_at_epoch_ms"] and r["completed_at_epoch_ms"]:
+                seconds = (r["completed_at_epoch_ms"] - r["started_at_epoch_ms"]) / 1000
+            out.append(StepRecord(position=r["function_id"], name=r["function_name"], kind=_kind(r["function_name"]),
+                                  output=output, error=None if r["error"] is None else str(r["error"]),
+                                  input_tokens=usage.get("input_tokens", 0),
+                                  output_tokens=usage.get("output_tokens", 0), seconds=seconds))
+        return out
+
+    async def waiting(self) -> list[dict[str, Any]]:
+        """The open questions: each has `name`, `kind` (approval, question, plan), `question`, and more."""
+        return (await self.info()).waiting
+
+    # -- replies ----------------------------------------------------------------------------
+
+    async def reply(self, reply: HumanReply, name: str | None = None, kind: str | None = None) -> str:
+        """Answer the open question `name` (or the only one of `kind`); returns its name."""
+        if name is None:
+            open_ = [w for w in await self.waiting() if kind is None or w["kind"] == kind]
+            if len(open_) != 1:
+                what = f"{kind} " if kind else ""
+                listed = ", ".join(w["name"] for w in open_) or "none"
+                raise ConfigError(f"run {self.id} has {len(open_)} open {what}questions ({listed}): name one")
+            name = str(open_[0]["name"])
+        await self.runtime.client.send_async(self.id, {"wait": name, "reply": reply.model_dump(mode="json")}, name)
+        return name
+
+    async def approve(self, name: str | None = None, *, reason: str | None = None) -> str:
+        return await self.reply(HumanReply(approved=True, reason=reason), name, "approval")
+
+    async def reject(self, reason: str | None = None, *, name: str | None = None) -> str:
+        """Refuse a tool call; the model sees the refusal and `reason`."""
+        return await self.reply(HumanReply(approved=False, reason=reason), name, "approval")
+
+    async def answer(self, text: str, name: str | None = None) -> str:
+        return await self.reply(HumanReply(answer=text), name, "question")
+
+    async def review_plan(self, plan: Plan | None = None, *, accept: bool = True, reason: str | None = None,
+                          name: str | None = None) -> str:
+        """Accept the plan under review, replace it with `plan`, or refuse it (`accept=False`)."""
+        reply = HumanReply(approved=accept, reason=reason, plan=None if plan is None else plan.model_dump(mode="json"))
+        return await self.reply(reply, name, "plan")
+
+    # -- control ----------------------------------------------------------------------------
+
+    async def cancel(self) -> None:
+        await self.runtime.client.cancel_workflow_async(self.id)
+
+    async def resume(self) -> DurableRun:
+        """Run again from the journal: a cancelled or stuck run continues under its id; a failed one
+        continues as a new run (DBOS keeps failures final) that replays every finished step."""
+        info = await self.info()
+        if info.status == "done":
+            return self
+        if info.status != "failed":
+            await self.runtime.client.resume_workflow_async(self.id)
+            return self
+        steps = await self.runtime.client.list_workflow_steps_async(self.id, load_output=False)
+        top = max((s["function_id"] for s in steps), default=-1)
+        handle = await self.runtime.client.fork_workflow_async(self.id, top + 1)
+        return DurableRun(self.runtime, handle.get_workflow_id())
+
+    def edit(self, task: str, value: Any) -> DurableRun:
+        """Replace a workflow task's output (a human's correction) for the next `rerun()`."""
+        self.changes[task] = value
+        return self
+
+    async def rerun(self, **inputs: Any) -> DurableRun:
+        """A new durable run that keeps every output still valid: only the descendants of the edited
+        tasks (and of changed `inputs`) run again."""
+        run = await self.runtime.rerun(self.id, self.changes, **inputs)
+        self.changes = {}
+        return run

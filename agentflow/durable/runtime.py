@@ -1,0 +1,305 @@
+"""The durable runtime: DBOS launched on SQLite or PostgreSQL, and the one workflow every run is.
+
+Every durable run is the DBOS workflow `agentflow.run(target, payload)`: it finds the target by
+its registered name and runs it under a `DurableRunner`. DBOS recovers pending runs when a
+process launches; arguments, step outputs and results are JSON (DBOS's portable format).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from dbos import (DBOS, DBOSClient, DBOSConfig, DBOSPortableJSONSerializer, EnqueueOptions, SetWorkflowID,
+                  WorkflowSerializationFormat)
+
+from ..errors import ConfigError
+from ..messages import Message
+from ..planning import Plan
+from ..runner import using
+from . import codec
+from .journal import DurableRunner, read_journal
+from .registry import Target, registry
+from .runs import FINISHED, DurableRun, RunInfo, info_of
+from datetime import UTC
+
+DEFAULT_URL = "sqlite:///.agentflow/agentflow.db"
+APP_VERSION = "agentflow-1"  # pinned: DBOS's default (a hash of workflow code) would strand pending runs
+QUEUE = "agentflow"
+WORKFLOW = "agentflow.run"
+
+_runtime: Runtime | None = None
+
+
+@DBOS.workflow(name=WORKFLOW, serialization_type=WorkflowSerializationFormat.PORTABLE)
+async def _durable_run(target: str, payload: dict[str, Any]) -> dict[str, Any]:
+    rt = current()
+    run_id = DBOS.workflow_id or ""
+    journal, top = read_journal(await rt.client.list_workflow_steps_async(run_id))
+    for _ in range(top + 1):  # new steps go after every recorded one (see journal.py)
+        DBOS.reserve_step()
+    previous = None
+    if (source := payload.get("rerun_of")) is not None:
+        previous = await rt.client.retrieve_workflow_async(source)
+        previous = await _result_or_partial(previous)
+    runner = DurableRunner(run_id, journal)
+    task = asyncio.current_task()
+    if task is not None:
+        rt.tasks.add(task)
+    try:
+        with using(runner):
+            return await registry.get(target).execute(payload, previous)
+    finally:
+        rt.tasks.discard(task)  # type: ignore[arg-type]
+
+
+async def _result_or_partial(handle: Any) -> dict[str, Any]:
+    try:
+        return await handle.get_result()
+    except Exception as e:  # a failed run's partial result rides on its error
+        data = getattr(e, "data", None)
+        if isinstance(data, dict):
+            return data  # type: ignore[return-value]
+        raise ConfigError(f"run {handle.get_workflow_id()} left no result to re-run from: {e}") from None
+
+
+def current() -> Runtime:
+    if _runtime is None:
+        raise ConfigError("the durable runtime is not launched: call agentflow.durable.launch() first")
+    return _runtime
+
+
+def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_version: str = APP_VERSION,
+           executor_id: str | None = None, worker: bool = False, concurrency: int | None = None,
+           worker_concurrency: int | None = None, retention_days: float | None = None,
+           recover_every: float = 5.0, log_level: str = "WARNING") -> Runtime:
+    """Start the durable runtime (once per process) and recover this process's pending runs.
+
+    `url`: `sqlite:///path` (the default, a file) or `postgresql://...`. `targets` are registered
+    first (by their names); every target a pending run needs must be registered before launch.
+    `worker=True` pulls runs submitted to the queue (at most `worker_concurrency` here and
+    `concurrency` across all workers) and, on PostgreSQL, recovers the runs of dead workers.
+    `retention_days` deletes finished runs older than that, now and every hour."""
+    global _runtime
+    if _runtime is not None:
+        raise ConfigError("the durable runtime is already launched in this process; use durable.current()")
+    for t in targets:
+        registry.add(t)
+    url = _prepare(url)
+    postgres = url.startswith("postgres")
+    executor = executor_id or (f"{socket.gethostname()}-{os.getpid()}" if postgres and worker else "local")
+    client = DBOSClient(system_database_url=url, serializer=DBOSPortableJSONSerializer())
+    _check_targets(client, executor, app_version)
+    liveness = None
+    if postgres and worker:
+        from .workers import Liveness
+        liveness = Liveness(url, executor)  # held before DBOS recovers anything in our name
+    config: DBOSConfig = {"name": "agentflow", "system_database_url": url, "application_version": app_version,
+                          "executor_id": executor, "serializer": DBOSPortableJSONSerializer(),
+                          "log_level": log_level, "run_admin_server": False}  # type: ignore[typeddict-unknown-key]
+    DBOS(config=config)
+    DBOS.launch()
+    if worker:
+        DBOS.register_queue(QUEUE, worker_concurrency=worker_concurrency, global_concurrency=concurrency,
+                            polling_interval_sec=0.2)
+    _runtime = Runtime(url, client, executor, app_version, retention_days, liveness, recover_every, launched=True)
+    _runtime.prune_now()
+    _runtime.start_background()
+    return _runtime
+
+
+def connect(url: str = DEFAULT_URL, *, app_version: str = APP_VERSION) -> Runtime:
+    """The runs in a database, without running anything here: inspect them, answer their questions,
+    cancel or resume them, submit runs for workers. (The `agentflow runs` CLI works this way.)"""
+    url = _prepare(url)
+    client = DBOSClient(system_database_url=url, serializer=DBOSPortableJSONSerializer())
+    return Runtime(url, client, "client", app_version, None, None, 0.0, launched=False)
+
+
+def _prepare(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    elif not url.startswith("postgresql"):
+        raise ConfigError(f"durable runs need a sqlite:///path or postgresql://... URL, not {url!r}")
+    return url
+
+
+def _check_targets(client: DBOSClient, executor: str, app_version: str) -> None:
+    """Refuse to launch if a pending run of ours needs a target this process has not registered."""
+    try:
+        pending = client.list_workflows(status=["PENDING"], name=WORKFLOW, executor_id=executor,
+                                        app_version=app_version, load_output=False)
+    except Exception:  # a database DBOS has not created yet: nothing is pending
+        return
+    for wf in pending:
+        target = (wf.input or {}).get("args", [None])[0] if isinstance(wf.input, dict) else None
+        if isinstance(target, str) and target not in registry.entries:
+            raise ConfigError(f"run {wf.workflow_id} is pending and needs the target {target!r}, which this process "
+                              f"has not registered. Fix: durable.register(<it>, name={target!r}) (or pass it in "
+                              "targets=) before launch()")
+
+
+class Runtime:
+    """The launched runtime: start runs, find them, and keep the database tidy."""
+
+    def __init__(self, url: str, client: DBOSClient, executor: str, app_version: str, retention_days: float | None,
+                 liveness: Any, recover_every: float, *, launched: bool) -> None:
+        self.url, self.client, self.executor_id, self.app_version = url, client, executor, app_version
+        self.launched = launched
+        self.tasks: set[asyncio.Task[Any]] = set()  # runs executing in this process
+        self.retention_days, self.liveness, self.recover_every = retention_days, liveness, recover_every
+        self._stop = False
+        self._threads: list[Any] = []
+
+    # -- starting runs ----------------------------------------------------------------------
+
+    async def start(self, target: Target | str, task: str | None = None, *, id: str | None = None,
+                    history: Sequence[Message] | None = None, plan: Plan | None = None,
+                    **inputs: Any) -> DurableRun:
+        """Start a durable run in this process and return its handle at once."""
+        self._need_launch("start")
+        entry = registry.find(target)
+        payload = entry.payload(task, inputs, list(history or ()), plan)
+        with SetWorkflowID(id or _new_id(entry.name)):
+            handle = await DBOS.start_workflow_async(_durable_run, entry.name, payload)
+        return DurableRun(self, handle.get_workflow_id())
+
+    async def run(self, target: Target | str, task: str | None = None, **kwargs: Any) -> Any:
+        """Start a durable run and wait for its result (a `RunResult` or a `WorkflowResult`)."""
+        return await (await self.start(target, task, **kwargs)).result()
+
+    async def submit(self, target: Target | str, task: str | None = None, *, id: str | None = None,
+                     **inputs: Any) -> DurableRun:
+        """Put a run on the queue for any worker (`launch(worker=True)`) to pull."""
+        if isinstance(target, str) and target not in registry.entries:  # a producer without the definitions
+            name, payload = target, ({"task": task, "history": [], "plan": None} if task is not None
+                                     else {"inputs": codec.jsonable(inputs)})
+        else:
+            entry = registry.find(target)
+            name, payload = entry.name, entry.payload(task, inputs, None, None)
+        options: EnqueueOptions = {"queue_name": QUEUE, "workflow_name": WORKFLOW, "app_version": self.app_version,
+                                   "workflow_id": id or _new_id(name),
+                                   "serialization_type": WorkflowSerializationFormat.PORTABLE}
+        handle = await self.client.enqueue_async(options, name, payload)
+        return DurableRun(self, handle.get_workflow_id())
+
+    async def rerun(self, source: str, changes: dict[str, Any] | None = None, *, id: str | None = None,
+                    **inputs: Any) -> DurableRun:
+        """A new durable run of workflow run `source` that keeps what still holds: `changes` replace
+        tasks' outputs, `inputs` replace run inputs, and only what lies downstream runs again."""
+        self._need_launch("rerun")
+        base = await self.info(source)
+        entry = registry.get(base.target)
+        if entry.kind != "workflow":
+            raise ConfigError(f"run {source} is an agent run: only workflow runs can be edited and re-run")
+        given = entry.payload(None, {**base.inputs, **inputs}, None, None)["inputs"]
+        payload = {"inputs": given, "rerun_of": source, "changes": entry.check_changes(changes or {})}
+        with SetWorkflowID(id or _new_id(entry.name)):
+            handle = await DBOS.start_workflow_async(_durable_run, entry.name, payload)
+        return DurableRun(self, handle.get_workflow_id())
+
+    def _need_launch(self, what: str) -> None:
+        if not self.launched:
+            raise ConfigError(f"{what}() runs here, so it needs durable.launch(); durable.connect() only inspects, "
+                              "answers and submits")
+
+    # -- finding runs -----------------------------------------------------------------------
+
+    def get(self, run_id: str) -> DurableRun:
+        return DurableRun(self, run_id)
+
+    async def info(self, run_id: str) -> RunInfo:
+        found = await self.client.list_workflows_async(workflow_ids=[run_id], load_input=True, load_output=False)
+        if not found:
+            raise ConfigError(f"there is no run {run_id!r} in {self.url}")
+        return info_of(found[0], await self._waiting(run_id, found[0].status))
+
+    async def runs(self, *, status: str | None = None, limit: int = 50) -> list[RunInfo]:
+        """The newest runs first (`status`: running, waiting, queued, done, failed or cancelled)."""
+        found = await self.client.list_workflows_async(name=WORKFLOW, limit=limit, sort_desc=True,
+                                                       load_input=True, load_output=False)
+        infos = [info_of(wf, await self._waiting(wf.workflow_id, wf.status)) for wf in found]
+        return [i for i in infos if status is None or i.status == status]
+
+    async def _waiting(self, run_id: str, status: str) -> list[dict[str, Any]]:
+        if status != "PENDING":
+            return []
+        from .journal import WAITING
+        return await self.client.get_event_async(run_id, WAITING, timeout_seconds=0) or []
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def prune_now(self, older_than_days: float | None = None) -> int:
+        """Delete finished runs (done, failed, cancelled) older than `older_than_days`
+        (default: the runtime's `retention_days`; nothing when neither is set). Returns how many."""
+        days = self.retention_days if older_than_days is None else older_than_days
+        if days is None:
+            return 0
+        cutoff = time.time() - days * 86400
+        old = self.client.list_workflows(status=list(FINISHED), end_time=_iso(cutoff), name=WORKFLOW,
+                                         load_input=False, load_output=False)
+        ids = [wf.workflow_id for wf in old if (wf.updated_at or wf.created_at or 0) / 1000 < cutoff]
+        if ids:
+            self.client.delete_workflows(ids, delete_children=True)
+        return len(ids)
+
+    def start_background(self) -> None:
+        import threading
+
+        def loop() -> None:
+            last_prune = time.monotonic()
+            while not self._stop:
+                time.sleep(min(self.recover_every, 1.0) if self.liveness else 1.0)
+                if self._stop:
+                    return
+                if self.liveness is not None:
+                    try:
+                        self.liveness.recover_dead(self.client, QUEUE)
+                    except Exception as e:  # a database hiccup: try again next round
+                        DBOS.logger.warning(f"agentflow: recovering dead workers failed: {e}")
+                if self.retention_days is not None and time.monotonic() - last_prune > 3600:
+                    last_prune = time.monotonic()
+                    self.prune_now()
+
+        if self.liveness is None and self.retention_days is None:
+            return
+        thread = threading.Thread(target=loop, name="agentflow-durable", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def shutdown(self) -> None:
+        """Stop DBOS in this process (pending runs stay pending, for the next launch)."""
+        global _runtime
+        self._stop = True
+        for task in self.tasks:  # as if the process died: they stay pending, for the next launch
+            task.cancel()
+        if self.launched:
+            DBOS.destroy(destroy_registry=False)
+            try:  # DBOS shut down the executor it had made this loop's default
+                asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+            except RuntimeError:  # no loop running here
+                pass
+        self.client.destroy()
+        if self.liveness is not None:
+            self.liveness.close()
+        if _runtime is self:
+            _runtime = None
+
+
+def _new_id(name: str) -> str:
+    import uuid
+    return f"{name}-{uuid.uuid4().hex[:12]}"
+
+
+def _iso(epoch: float) -> str:
+    from datetime import datetime
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+

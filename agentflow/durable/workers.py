@@ -1,0 +1,46 @@
+"""Scale-out on PostgreSQL: which workers are alive, and taking over the runs of dead ones.
+
+DBOS recovers a process's pending runs when that same executor launches again; noticing that a
+worker died and handing its runs to another is left to a paid service. Here every worker holds
+a PostgreSQL advisory lock named for its executor id for as long as its process lives (the
+server drops it the moment the connection does). A worker that can take another's lock knows
+that one is dead, and puts its pending runs back on the queue through DBOS's client API, where
+the queue's atomic dequeue hands each to exactly one live worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LOCK = "agentflow.worker:"
+
+
+class Liveness:
+    def __init__(self, url: str, executor: str) -> None:
+        import psycopg
+
+        self.executor = executor
+        self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        self.conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK + executor,))
+
+    def alive(self, executor: str) -> bool:
+        row = self.conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (LOCK + executor,)).fetchone()
+        if row is not None and row[0]:
+            self.conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOCK + executor,))
+            return False
+        return True
+
+    def recover_dead(self, client: Any, queue: str) -> list[str]:
+        """Re-enqueue the pending runs of every dead worker; returns their ids."""
+        from .runtime import WORKFLOW
+
+        pending = client.list_workflows(status=["PENDING"], name=WORKFLOW, load_input=False, load_output=False)
+        others = {wf.executor_id for wf in pending} - {self.executor, "local", None}
+        dead = {e for e in others if not self.alive(e)}
+        moved = [wf.workflow_id for wf in pending if wf.executor_id in dead]
+        for run_id in moved:
+            client.resume_workflow(run_id, queue_name=queue)
+        return moved
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,375 @@
+"""Durable runs on DBOS (SQLite here): journal, human waits, edit-and-rerun, inspection, retention.
+
+Crash-and-resume with real SIGKILLs is in test_durable_crash.py; scale-out on PostgreSQL in
+test_durable_postgres.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from agentflow import Agent, ConfigError, FunctionModel, Plan, ScriptedModel, Supervisor, ToolCall, durable, tool
+from agentflow.human import AskHuman, ask_human
+from agentflow.models.scripted import RequestInfo, call
+from agentflow.workflow import Workflow, step, task
+
+Launch = Callable[..., durable.Runtime]
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    made: list[durable.Runtime] = []
+
+    def start(*targets: Any, **kwargs: Any) -> durable.Runtime:
+        durable.registry.entries.clear()
+        rt = durable.launch(f"sqlite:///{tmp_path}/runs.db", targets=targets, **kwargs)
+        made.append(rt)
+        return rt
+
+    yield start
+    for rt in made:
+        rt.shutdown()
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if value := await check():
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def use(name: str, ident: str, **arguments: Any) -> ToolCall:
+    return ToolCall(id=ident, name=name, arguments=json.dumps(arguments))
+
+
+# -- the journal ---------------------------------------------------------------------------------
+
+
+async def test_an_agent_run_is_journaled_step_by_step_as_json(launch: Launch, tmp_path: Path) -> None:
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    agent = Agent(name="adder", tools=[add], model=ScriptedModel([[use("add", "c1", a=2, b=3)],
+                                                                   [use("finish", "c2", answer="5")]]))
+    rt = launch(agent)
+    run = await rt.start(agent, "add 2 and 3")
+    result = await run.result()
+    assert result.output == "5" and result.stop_reason == "finish" and result.usage.requests == 2
+    steps = [(s.name, s.kind) for s in await run.steps() if s.kind != "dbos"]
+    assert steps == [("adder/model/0", "model"), ("adder/tool/c1", "tool"), ("adder/model/2", "model")]
+    info = await run.info()
+    assert (info.status, info.target, info.task) == ("done", "adder", "add 2 and 3")
+    db = sqlite3.connect(tmp_path / "runs.db")
+    formats = {r[0] for r in db.execute("select serialization from operation_outputs")}
+    formats |= {r[0] for r in db.execute("select serialization from workflow_status")}
+    assert formats == {"portable_json"}  # never pickle
+    stored = db.execute("select output from operation_outputs where function_name='adder/tool/c1'").fetchone()[0]
+    assert json.loads(stored)["observation"] == "5"
+
+
+async def test_typed_outputs_come_back_typed(launch: Launch) -> None:
+    class Count(BaseModel):
+        total: int
+
+    agent = Agent(name="counter", output=Count, model=ScriptedModel([call("finish", total=7)]))
+    rt = launch(agent)
+    result = await rt.run(agent, "count")
+    assert result.output == Count(total=7)
+
+
+async def test_a_failed_run_resumes_as_a_new_run_that_pays_for_nothing_twice(launch: Launch) -> None:
+    calls: list[int] = []
+    broken = [True]
+
+    def reply(info: RequestInfo) -> Any:
+        n = sum(m.role == "assistant" for m in info.messages)
+        if n == 2 and broken[0]:
+            raise RuntimeError("provider down")
+        calls.append(n)
+        return [use("finish", "f", answer="done")] if n == 2 else [use("noop", f"n{n}")]
+
+    @tool
+    def noop() -> str:
+        """Nothing."""
+        return "ok"
+
+    agent = Agent(name="flaky", tools=[noop], model=FunctionModel(reply))
+    rt = launch(agent)
+    run = await rt.start(agent, "go")
+    with pytest.raises(durable.DurableRunError, match="provider down") as failed:
+        await run.result()
+    partial = failed.value.result
+    assert partial is not None and [s.kind for s in partial.steps] == ["model", "tool", "model", "tool"]
+    assert await run.status() == "failed"
+    broken[0] = False
+    again = await run.resume()
+    assert again.id != run.id
+    assert (await again.result()).output == "done"
+    assert calls == [0, 1, 2]  # the two finished model calls were not made again
+
+
+async def test_launch_refuses_a_pending_run_whose_target_is_not_registered(tmp_path: Path) -> None:
+    @tool(requires_approval=True)
+    def wipe() -> str:
+        """Wipe."""
+        return "wiped"
+
+    agent = Agent(name="wiper", tools=[wipe], model=ScriptedModel([[use("wipe", "w")], "done"]), ends_with="text")
+    durable.registry.entries.clear()
+    rt = durable.launch(f"sqlite:///{tmp_path}/runs.db", targets=[agent])
+    run = await rt.start(agent, "wipe it")
+    await until(run.waiting)
+    rt.shutdown()  # the run stays pending, waiting
+    durable.registry.entries.clear()
+    with pytest.raises(ConfigError, match=r"needs the target 'wiper'.*durable.register"):
+        durable.launch(f"sqlite:///{tmp_path}/runs.db")
+    rt = durable.launch(f"sqlite:///{tmp_path}/runs.db", targets=[agent])  # survives the restart, still waiting
+    try:
+        run = rt.get(run.id)
+        assert (await until(run.waiting))[0]["tool"] == "wipe"
+        await run.approve()
+        assert (await run.result()).steps[1].observation == "wiped"
+    finally:
+        rt.shutdown()
+
+
+def test_a_name_registered_twice_for_different_targets_is_refused() -> None:
+    durable.registry.entries.clear()
+    durable.register(Agent(name="twin", model=ScriptedModel(["a"])))
+    with pytest.raises(ConfigError, match="pass name="):
+        durable.register(Agent(name="twin", model=ScriptedModel(["b"])))
+    durable.registry.entries.clear()
+
+
+# -- humans in the loop ----------------------------------------------------------------------------
+
+
+def risky_agent(effects: list[str], **tool_options: Any) -> Agent[str]:
+    @tool(requires_approval=True, **tool_options)
+    def delete(path: str) -> str:
+        """Delete a file."""
+        effects.append(path)
+        return f"deleted {path}"
+
+    def reply(info: RequestInfo) -> Any:
+        if info.last.role == "tool":
+            return f"after: {info.last.content}"
+        return [use("delete", "d1", path="/tmp/x")]
+
+    return Agent(name="janitor", tools=[delete], model=FunctionModel(reply), ends_with="text")
+
+
+async def test_an_approval_pauses_the_run_until_a_human_approves(launch: Launch) -> None:
+    effects: list[str] = []
+    agent = risky_agent(effects)
+    rt = launch(agent)
+    run = await rt.start(agent, "clean up")
+    waiting = await until(run.waiting)
+    assert await run.status() == "waiting" and effects == []
+    assert waiting[0]["kind"] == "approval" and "delete" in waiting[0]["question"]
+    assert waiting[0]["arguments"] == '{"path": "/tmp/x"}'
+    await run.approve()
+    result = await run.result()
+    assert effects == ["/tmp/x"] and result.output == "after: deleted /tmp/x"
+    assert await run.waiting() == []
+
+
+async def test_a_rejection_reaches_the_model_as_an_observation(launch: Launch) -> None:
+    effects: list[str] = []
+    agent = risky_agent(effects)
+    rt = launch(agent)
+    run = await rt.start(agent, "clean up")
+    await until(run.waiting)
+    await run.reject("that file is still needed")
+    result = await run.result()
+    assert effects == []
+    assert result.output == "after: The call to delete was not approved (that file is still needed), so it did not run."
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_an_approval_times_out_into_the_chosen_outcome(launch: Launch, approve: bool) -> None:
+    effects: list[str] = []
+    agent = risky_agent(effects, approval_timeout=0.3, approve_on_timeout=approve)
+    rt = launch(agent)
+    result = await rt.run(agent, "clean up")
+    assert effects == (["/tmp/x"] if approve else [])
+    if not approve:
+        assert "not approved (no answer within 0.3 s)" in (result.output or "")
+
+
+async def test_ask_human_waits_for_an_answer(launch: Launch) -> None:
+    def reply(info: RequestInfo) -> Any:
+        if info.last.role == "tool":
+            return f"the user said {info.last.content}"
+        return [use("ask_human", "q1", question="Which city?")]
+
+    agent = Agent(name="asker", tools=[ask_human], model=FunctionModel(reply), ends_with="text")
+    rt = launch(agent)
+    run = await rt.start(agent, "plan a trip")
+    waiting = await until(run.waiting)
+    assert (waiting[0]["kind"], waiting[0]["question"]) == ("question", "Which city?")
+    with pytest.raises(ConfigError, match="0 open approval questions"):
+        await run.approve()
+    await run.answer("Lisbon")
+    assert (await run.result()).output == "the user said Lisbon"
+
+
+async def test_ask_human_with_a_timeout_takes_its_default(launch: Launch) -> None:
+    def reply(info: RequestInfo) -> Any:
+        return f"got {info.last.content}" if info.last.role == "tool" else [use("ask_human", "q", question="?")]
+
+    agent = Agent(name="patient", tools=[AskHuman(timeout=0.2, default="no preference")], model=FunctionModel(reply),
+                  ends_with="text")
+    rt = launch(agent)
+    assert (await rt.run(agent, "go")).output == "got no preference"
+
+
+async def test_ask_human_outside_a_durable_run_says_what_to_do() -> None:
+    def reply(info: RequestInfo) -> Any:
+        return info.last.content if info.last.role == "tool" else [use("ask_human", "q", question="Which city?")]
+
+    agent = Agent(name="asker", tools=[ask_human], model=FunctionModel(reply), ends_with="text")
+    result = await agent.run("go")
+    assert "cannot wait for one" in (result.output or "") and "agentflow.durable" in (result.output or "")
+
+
+def worker(name: str, seen: list[str]) -> Agent[str]:
+    def reply(info: RequestInfo) -> Any:
+        seen.append(info.last.content or "")
+        return f"{name} did it"
+
+    return Agent(name=name, description=f"the {name}", model=FunctionModel(reply), ends_with="text")
+
+
+async def test_a_plan_waits_for_review_and_runs_as_edited(launch: Launch) -> None:
+    seen: list[str] = []
+    brain = ScriptedModel([call("finish", goal="g", steps=[{"id": "s1", "task": "delete everything",
+                                                              "agent": "doer", "needs": []}]),
+                           call("finish", decision="keep", reason="ok", steps=None), "all done"])
+    sup = Supervisor([worker("doer", seen)], model=brain, mode="plan", on_plan="human", name="planner")
+    rt = launch(sup)
+    run = await rt.start(sup, "tidy up")
+    waiting = await until(run.waiting)
+    assert waiting[0]["kind"] == "plan" and waiting[0]["plan"]["steps"][0]["task"] == "delete everything"
+    plan = Plan.model_validate(waiting[0]["plan"])
+    plan.steps[0].task = "delete only the temp files"
+    await run.review_plan(plan)
+    result = await run.result()
+    assert result.output == "all done"
+    assert seen == ["delete only the temp files"]
+
+
+async def test_a_refused_plan_ends_the_run_before_any_step(launch: Launch) -> None:
+    seen: list[str] = []
+    brain = ScriptedModel([call("finish", goal="g", steps=[{"id": "s1", "task": "x", "agent": "doer", "needs": []}])])
+    sup = Supervisor([worker("doer", seen)], model=brain, mode="plan", on_plan="human", name="planner2")
+    rt = launch(sup)
+    run = await rt.start(sup, "tidy up")
+    await until(run.waiting)
+    await run.review_plan(accept=False, reason="not today")
+    result = await run.result()
+    assert (result.stop_reason, result.detail) == ("cancelled", "the plan was refused: not today")
+    assert seen == []
+
+
+# -- edit and re-run -------------------------------------------------------------------------------
+
+
+class HomeTown(BaseModel):
+    person_name: str
+    home_town: str
+
+
+@task(output=HomeTown)
+async def home_town(person_name: str) -> str:
+    """Return the home town of the person."""
+    return person_name
+
+
+@step
+def distance(h1: HomeTown, h2: HomeTown) -> str:
+    return f"{h1.home_town} -> {h2.home_town}"
+
+
+async def test_edit_one_output_and_rerun_only_its_descendants(launch: Launch) -> None:
+    asked: list[str] = []
+
+    def reply(info: RequestInfo) -> Any:
+        asked.append(info.last.content or "")
+        towns = {"Tony Blair": "Edinburgh", "Elon Musk": "Pretoria"}
+        return call("finish", person_name=info.last.content, home_town=towns[info.last.content or ""])
+
+    trip = Workflow((home_town("Tony Blair") | home_town("Elon Musk")) >> distance, name="trip",
+                    model=FunctionModel(reply))
+    rt = launch(trip)
+    run = await rt.start(trip)
+    first = await run.result()
+    assert first.output == "Edinburgh -> Pretoria" and sorted(asked) == ["Elon Musk", "Tony Blair"]
+    assert first.outputs["home_town"] == HomeTown(person_name="Tony Blair", home_town="Edinburgh")
+    with pytest.raises(ConfigError, match="not a valid"):
+        await run.edit("home_town", {"person_name": "Tony Blair"}).rerun()
+    run.changes.clear()
+    again = await run.edit("home_town", HomeTown(person_name="Tony Blair", home_town="Sedgefield")).rerun()
+    second = await again.result()
+    assert second.output == "Sedgefield -> Pretoria"
+    assert len(asked) == 2  # no model call again: the other home town is reused
+    status = {r.task: r.status for r in second.records}
+    assert status == {"home_town": "edited", "home_town~2": "reused", "distance": "done"}
+    assert again.id != run.id and (await rt.info(again.id)).target == "trip"
+
+
+async def test_only_workflow_runs_can_be_rerun(launch: Launch) -> None:
+    agent = Agent(name="plain", model=ScriptedModel(["hi"]), ends_with="text")
+    rt = launch(agent)
+    run = await rt.start(agent, "hello")
+    await run.result()
+    with pytest.raises(ConfigError, match="only workflow runs"):
+        await run.rerun()
+
+
+# -- inspection and retention ------------------------------------------------------------------------
+
+
+async def test_runs_are_listed_newest_first_and_old_finished_ones_pruned(launch: Launch) -> None:
+    effects: list[str] = []
+    done = Agent(name="quick", model=ScriptedModel(["one", "two"]), ends_with="text")
+    waiting = risky_agent(effects)
+    rt = launch(done, waiting)
+    first = await rt.start(done, "first")
+    await first.result()
+    second = await rt.start(done, "second")
+    await second.result()
+    paused = await rt.start(waiting, "clean")
+    await until(paused.waiting)
+    listed = await rt.runs()
+    assert [r.id for r in listed] == [paused.id, second.id, first.id]
+    assert [r.status for r in listed] == ["waiting", "done", "done"]
+    assert [r.id for r in await rt.runs(status="waiting")] == [paused.id]
+    assert rt.prune_now(older_than_days=0) == 2  # finished ones only
+    assert [r.id for r in await rt.runs()] == [paused.id]
+    await paused.cancel()
+    assert await paused.status() == "cancelled"
+
+
+async def test_a_workflow_input_error_is_raised_before_anything_is_stored(launch: Launch) -> None:
+    trip = Workflow((home_town("Tony Blair") | home_town("Elon Musk")) >> distance, name="trip2",
+                    model=FunctionModel(lambda info: "x"))
+    rt = launch(trip)
+    with pytest.raises(ConfigError, match="has no input 'city'"):
+        await rt.start(trip, city="Paris")
+    with pytest.raises(ConfigError, match="is a workflow"):
+        await rt.start(trip, "a task")
+    assert await rt.runs() == []
