@@ -79,6 +79,19 @@ boss = Supervisor([worker], model=scripted("boss", [
 ]))
 
 
+@tool(requires_approval=True)
+async def deploy(version: str) -> str:
+    """Deploy a version to production."""
+    await effect(f"tool:deploy:{version}")
+    return f"deployed {version}"
+
+
+guarded = Agent(name="deployer", tools=[deploy], ends_with="text", model=scripted("deployer", [
+    [use("deploy", "d1", version="1.2")],
+    lambda info: info.messages[-1].content or "",
+]))
+
+
 @task("Say hello")
 async def greet() -> str: ...
 
@@ -107,12 +120,13 @@ TARGETS: dict[str, tuple[Any, dict[str, Any]]] = {
     "agent": (worker, {"task": "write three notes"}),
     "sub": (boss, {"task": "get the notes written"}),
     "parallel": (pipeline, {}),
+    "approval": (guarded, {"task": "ship 1.2"}),
 }
 
 
 async def main() -> None:
     target, kwargs = TARGETS[SCENARIO]
-    rt = durable.launch(f"sqlite:///{DB}", targets=[worker, boss, pipeline])
+    rt = durable.launch(f"sqlite:///{DB}", targets=[worker, boss, pipeline, guarded])
     run_id = f"r-{SCENARIO}"
     try:
         await rt.info(run_id)

@@ -373,3 +373,26 @@ async def test_a_workflow_input_error_is_raised_before_anything_is_stored(launch
     with pytest.raises(ConfigError, match="is a workflow"):
         await rt.start(trip, "a task")
     assert await rt.runs() == []
+
+
+async def test_a_durable_run_speaks_to_a_real_sdk_and_journals_its_replies(launch: Launch, llm_server: Any) -> None:
+    from agentflow.models import get_model
+    from tests.llm_server import openai_reply
+
+    @tool
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    llm_server.add(openai_reply(tool_calls=[("call_abc", "weather", {"city": "Oslo"})]),
+                   openai_reply(tool_calls=[("call_def", "finish", {"answer": "It is sunny in Oslo."})]))
+    model = get_model("openai:gpt-4o-mini", base_url=llm_server.url + "/v1", api_key="sk-test")
+    agent = Agent(name="forecaster", tools=[weather], model=model)
+    rt = launch(agent)
+    run = await rt.start(agent, "Weather in Oslo?")
+    result = await run.result()
+    assert result.output == "It is sunny in Oslo." and len(llm_server.requests) == 2
+    steps = {s.name: s for s in await run.steps()}
+    assert steps["forecaster/tool/call_abc"].output["observation"] == "sunny in Oslo"
+    assert steps["forecaster/model/0"].output["message"]["tool_calls"][0]["id"] == "call_abc"
+    assert steps["forecaster/model/0"].input_tokens > 0

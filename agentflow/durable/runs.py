@@ -65,7 +65,7 @@ def info_of(wf: Any, waiting: list[dict[str, Any]] | None) -> RunInfo:
     target = args[0] if args else "?"
     payload: dict[str, Any] = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
     status = _STATUS.get(wf.status, "running")
-    if status == "running" and waiting:
+    if status in ("running", "queued") and waiting:
         status = "waiting"
     error = None if wf.error is None else str(wf.error)
     return RunInfo(id=wf.workflow_id, target=target, status=status, task=payload.get("task"),

@@ -106,8 +106,17 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
     DBOS(config=config)
     DBOS.launch()
     if worker:
-        DBOS.register_queue(QUEUE, worker_concurrency=worker_concurrency, global_concurrency=concurrency,
-                            polling_interval_sec=0.2)
+        def register() -> None:
+            DBOS.register_queue(QUEUE, worker_concurrency=worker_concurrency, global_concurrency=concurrency,
+                                polling_interval_sec=0.2)
+
+        try:  # DBOS refuses its sync register_queue() on a thread running an event loop (the CLI's worker)
+            asyncio.get_running_loop()
+        except RuntimeError:
+            register()
+        else:
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(register).result()
     _runtime = Runtime(url, client, executor, app_version, retention_days, liveness, recover_every, launched=True)
     _runtime.prune_now()
     _runtime.start_background()
@@ -117,6 +126,9 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
 def connect(url: str = DEFAULT_URL, *, app_version: str = APP_VERSION) -> Runtime:
     """The runs in a database, without running anything here: inspect them, answer their questions,
     cancel or resume them, submit runs for workers. (The `agentflow runs` CLI works this way.)"""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise ConfigError(f"there are no runs at {url}: the file does not exist (durable.launch() creates it). "
+                          "Fix: pass the database your application launches with (--db or $AGENTFLOW_DB)")
     url = _prepare(url)
     client = DBOSClient(system_database_url=url, serializer=DBOSPortableJSONSerializer())
     return Runtime(url, client, "client", app_version, None, None, 0.0, launched=False)
@@ -230,7 +242,7 @@ class Runtime:
         return [i for i in infos if status is None or i.status == status]
 
     async def _waiting(self, run_id: str, status: str) -> list[dict[str, Any]]:
-        if status != "PENDING":
+        if status not in ("PENDING", "ENQUEUED"):  # a run re-queued for recovery still waits on its questions
             return []
         from .journal import WAITING
         return await self.client.get_event_async(run_id, WAITING, timeout_seconds=0) or []
