@@ -396,3 +396,33 @@ async def test_a_durable_run_speaks_to_a_real_sdk_and_journals_its_replies(launc
     assert steps["forecaster/tool/call_abc"].output["observation"] == "sunny in Oslo"
     assert steps["forecaster/model/0"].output["message"]["tool_calls"][0]["id"] == "call_abc"
     assert steps["forecaster/model/0"].input_tokens > 0
+
+
+async def test_a_failed_workflow_run_is_rerun_with_the_failing_output_given_by_hand(launch: Launch) -> None:
+    ran: list[str] = []
+
+    @step
+    def fetch() -> int:
+        ran.append("fetch")
+        return 20
+
+    @step
+    def parse(fetch: int) -> int:
+        ran.append("parse")
+        raise ValueError("the page changed")
+
+    @step
+    def report(parse: int) -> str:
+        ran.append("report")
+        return f"total {parse}"
+
+    flow = Workflow(fetch >> parse >> report, name="scrape")
+    rt = launch(flow)
+    run = await rt.start(flow)
+    with pytest.raises(durable.DurableRunError, match="task 'parse' failed") as failed:
+        await run.result()
+    assert failed.value.result.outputs == {"fetch": 20}
+    fixed = await run.edit("parse", 21).rerun()
+    result = await fixed.result()
+    assert result.output == "total 21" and ran == ["fetch", "parse", "report"]
+    assert {r.task: r.status for r in result.records} == {"fetch": "reused", "parse": "edited", "report": "done"}

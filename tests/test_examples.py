@@ -28,7 +28,8 @@ def test_every_example_is_covered() -> None:
     covered = {"quickstart.py", "calculator.py", "shopify_worklist.py", "plan_count_lines.py",  # test_examples.py
                "lotr_chain.py", "home_towns.py", "shopify_dag.py",  # test_workflow_examples.py
                "pattern_chain.py", "pattern_routing.py", "pattern_parallel.py", "pattern_orchestrator.py",
-               "pattern_optimizer.py", "state_workflow.py"}  # test_pattern_examples.py
+               "pattern_optimizer.py", "state_workflow.py",  # test_pattern_examples.py
+               "durable_deploy.py"}  # test_examples.py
     assert {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")} == covered
 
 
@@ -77,3 +78,20 @@ def test_plan_count_lines_in_a_given_directory(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x\n" * lines)
     out = run_example("plan_count_lines.py", "--dir", str(tmp_path))
     assert "total: 8 (true total, counted in Python: 8)" in out
+
+
+def test_durable_deploy_waits_across_a_restart(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/runs.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_")) and k != "AGENTFLOW_MODEL"}
+    first = subprocess.Popen([sys.executable, str(EXAMPLES / "durable_deploy.py"), "--db", db], cwd=EXAMPLES, env=env,
+                             stdout=subprocess.PIPE, text=True)
+    assert first.stdout is not None
+    lines = iter(first.stdout.readline, "")
+    assert any(line.startswith("waiting: May release call deploy") for line in lines)
+    first.kill()  # the program dies while the run waits for a person
+    first.wait()
+    out = run_example("durable_deploy.py", "--db", db, "--approve")
+    assert "(resumed: it was still waiting)" in out and "answer: Done: billing 2.4.1 is live." in out
+    assert "model calls: 2;" in out
+    assert re.search(r"home_town +edited\n +home_town~2 +reused\n +distance +done", out)
+    assert "between Sedgefield and Pretoria" in out and "model calls: first run 3, re-run 1" in out
