@@ -82,7 +82,8 @@ def test_plan_count_lines_in_a_given_directory(tmp_path: Path) -> None:
 
 def test_durable_deploy_waits_across_a_restart(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/runs.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_")) and k != "AGENTFLOW_MODEL"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "ANTHROPIC_")) and k != "AGENTFLOW_MODEL"}
     first = subprocess.Popen([sys.executable, str(EXAMPLES / "durable_deploy.py"), "--db", db], cwd=EXAMPLES, env=env,
                              stdout=subprocess.PIPE, text=True)
     assert first.stdout is not None
