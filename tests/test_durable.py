@@ -426,3 +426,22 @@ async def test_a_failed_workflow_run_is_rerun_with_the_failing_output_given_by_h
     result = await fixed.result()
     assert result.output == "total 21" and ran == ["fetch", "parse", "report"]
     assert {r.task: r.status for r in result.records} == {"fetch": "reused", "parse": "edited", "report": "done"}
+
+
+async def test_a_supervisor_session_is_durable_turn_by_turn_and_can_be_reopened(launch: Launch) -> None:
+    seen: list[int] = []
+
+    def reply(info: RequestInfo) -> Any:
+        users = [m.content for m in info.messages if m.role == "user"]
+        seen.append(len(users))
+        return call("finish", answer=f"turn {len(users)}: you said {' then '.join(u or '' for u in users)}")
+
+    boss = Supervisor([], model=FunctionModel(reply), name="chatty")
+    rt = launch(boss)
+    session = await rt.session(boss)
+    assert (await session.send("hello")).output == "turn 1: you said hello"
+    assert (await session.send("again")).output == "turn 2: you said hello then again"
+    assert {r.id for r in await rt.runs()} == {f"{session.id}/1", f"{session.id}/2"}
+    reopened = await rt.session(boss, id=session.id)  # e.g. in another process, days later
+    assert (await reopened.send("third")).output == "turn 3: you said hello then again then third"
+    assert seen == [1, 2, 3]

@@ -8,8 +8,8 @@
 
 from ..human import HumanReply, HumanRequest
 from .registry import register, registry
-from .runs import DurableRun, DurableRunError, RunInfo, StepRecord
+from .runs import DurableRun, DurableRunError, DurableSession, RunInfo, StepRecord
 from .runtime import APP_VERSION, DEFAULT_URL, Runtime, connect, current, launch
 
-__all__ = ["APP_VERSION", "DEFAULT_URL", "DurableRun", "DurableRunError", "HumanReply", "HumanRequest", "RunInfo",
+__all__ = ["APP_VERSION", "DEFAULT_URL", "DurableRun", "DurableRunError", "DurableSession", "HumanReply", "HumanRequest", "RunInfo",
            "Runtime", "StepRecord", "connect", "current", "launch", "register", "registry"]

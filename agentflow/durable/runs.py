@@ -12,7 +12,9 @@ from pydantic import BaseModel
 
 from ..errors import AgentflowError, ConfigError
 from ..human import HumanReply
+from ..messages import Message, close_open_calls
 from ..planning import Plan
+from ..result import RunResult
 from .registry import registry
 
 if TYPE_CHECKING:
@@ -196,3 +198,33 @@ class DurableRun:
         run = await self.runtime.rerun(self.id, self.changes, **inputs)
         self.changes = {}
         return run
+
+
+class DurableSession:
+    """A conversation with a supervisor (or agent) whose every turn is a durable run: turn n of
+    session S is run `S/n`, started with the conversation so far. Reopening a session by id
+    picks the conversation up from its last finished turn, in any process."""
+
+    def __init__(self, runtime: Runtime, target: str, session_id: str) -> None:
+        self.runtime, self.target, self.id = runtime, target, session_id
+        self.messages: list[Message] = []
+        self.turns = 0
+
+    async def load(self) -> DurableSession:
+        infos = await self.runtime.client.list_workflows_async(workflow_id_prefix=f"{self.id}/", load_input=False,
+                                                                load_output=True)
+        done = sorted((int(wf.workflow_id.rsplit("/", 1)[1]), wf) for wf in infos if wf.status == "SUCCESS")
+        self.turns = max((int(wf.workflow_id.rsplit("/", 1)[1]) for wf in infos), default=0)
+        if done:
+            last = registry.get(self.target).decode(done[-1][1].output or {})
+            if isinstance(last, RunResult):
+                self.messages = close_open_calls(last.messages)
+        return self
+
+    async def send(self, text: str) -> Any:
+        """One user turn, run durably; the `RunResult` (its `output` is the reply)."""
+        self.turns += 1
+        run = await self.runtime.start(self.target, text, id=f"{self.id}/{self.turns}", history=self.messages)
+        result = await run.result()
+        self.messages = close_open_calls(result.messages)
+        return result

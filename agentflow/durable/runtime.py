@@ -26,7 +26,7 @@ from ..runner import using
 from . import codec
 from .journal import DurableRunner, read_journal
 from .registry import Target, registry
-from .runs import FINISHED, DurableRun, RunInfo, info_of
+from .runs import FINISHED, DurableRun, DurableSession, RunInfo, info_of
 from datetime import UTC
 
 DEFAULT_URL = "sqlite:///.agentflow/agentflow.db"
@@ -222,6 +222,13 @@ class Runtime:
         if not self.launched:
             raise ConfigError(f"{what}() runs here, so it needs durable.launch(); durable.connect() only inspects, "
                               "answers and submits")
+
+    async def session(self, target: Target | str, id: str | None = None) -> DurableSession:
+        """A conversation whose turns are durable runs; with the `id` of an earlier one, it continues it."""
+        entry = registry.find(target)
+        if entry.kind == "workflow":
+            raise ConfigError(f"{entry.name!r} is a workflow: a session talks to a supervisor or an agent")
+        return await DurableSession(self, entry.name, id or _new_id(entry.name)).load()
 
     # -- finding runs -----------------------------------------------------------------------
 

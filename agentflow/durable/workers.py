@@ -31,15 +31,29 @@ class Liveness:
         return True
 
     def recover_dead(self, client: Any, queue: str) -> list[str]:
-        """Re-enqueue the pending runs of every dead worker; returns their ids."""
+        """Re-enqueue the pending runs of every dead worker; returns their ids.
+
+        The dead worker's lock is held while its runs are listed again and re-enqueued, so two live
+        workers never both re-enqueue one run: a second re-enqueue would take a run back from the
+        worker that already dequeued it, and the run would execute twice."""
         from .runtime import WORKFLOW
 
         pending = client.list_workflows(status=["PENDING"], name=WORKFLOW, load_input=False, load_output=False)
         others = {wf.executor_id for wf in pending} - {self.executor, "local", None}
-        dead = {e for e in others if not self.alive(e)}
-        moved = [wf.workflow_id for wf in pending if wf.executor_id in dead]
-        for run_id in moved:
-            client.resume_workflow(run_id, queue_name=queue)
+        moved: list[str] = []
+        for executor in others:
+            key = LOCK + executor
+            row = self.conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+            if row is None or not row[0]:
+                continue  # alive, or another worker is recovering it right now
+            try:  # listed again under the lock: what another worker re-enqueued meanwhile is no longer its
+                still = client.list_workflows(status=["PENDING"], name=WORKFLOW, executor_id=executor,
+                                              load_input=False, load_output=False)
+                for wf in still:
+                    client.resume_workflow(wf.workflow_id, queue_name=queue)
+                    moved.append(wf.workflow_id)
+            finally:
+                self.conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
         return moved
 
     def close(self) -> None:
