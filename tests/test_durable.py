@@ -445,3 +445,25 @@ async def test_a_supervisor_session_is_durable_turn_by_turn_and_can_be_reopened(
     reopened = await rt.session(boss, id=session.id)  # e.g. in another process, days later
     assert (await reopened.send("third")).output == "turn 3: you said hello then again then third"
     assert seen == [1, 2, 3]
+
+
+async def test_a_workflow_task_waits_for_a_persons_answer(launch: Launch) -> None:
+    from agentflow.workflow import ask_human as ask
+
+    @step
+    def options() -> str:
+        return "Lisbon or Oslo"
+
+    @step
+    def book(ask_human: str) -> str:
+        return f"booked {ask_human}"
+
+    flow = Workflow(options >> ask("Which city: {options}?") >> book, name="booking")
+    rt = launch(flow)
+    run = await rt.start(flow)
+    waiting = await until(run.waiting)
+    assert waiting[0]["question"] == "Which city: Lisbon or Oslo?" and waiting[0]["agent"] == "booking/ask_human"
+    await run.answer("Oslo")
+    assert (await run.result()).output == "booked Oslo"
+    in_memory = Workflow(options >> ask("Which city: {options}?", default="Lisbon") >> book, name="booking2")
+    assert (await in_memory.run()).output == "booked Lisbon"

@@ -15,12 +15,13 @@ result = await (character >> line).run()
 from .control import Each, Loop, Switch, each, loop, route
 from .nodes import Node, Param, Unit
 from .result import TaskFinished, TaskRecord, TaskStarted, WorkflowError, WorkflowResult
-from .task import AgentTask, PromptTask, PythonTask, TaskError, step, task, use_model
+from .task import AgentTask, HumanTask, PromptTask, PythonTask, TaskError, ask_human, step, task, use_model
 from .workflow import Workflow
 
 __all__ = [
     "AgentTask",
     "Each",
+    "HumanTask",
     "Loop",
     "Node",
     "Param",
@@ -28,6 +29,7 @@ __all__ = [
     "PythonTask",
     "Switch",
     "TaskError",
+    "ask_human",
     "TaskFinished",
     "TaskRecord",
     "TaskStarted",

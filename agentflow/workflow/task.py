@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from ..agent import Agent
 from ..errors import ConfigError
+from ..human import HumanReply, HumanRequest
 from ..messages import Message
 from ..models import Model, ModelSettings, get_model
 from ..models.defaults import default_model
@@ -266,6 +267,34 @@ class AgentTask(Task[T]):
             raise TaskError(f"agent {self.target.name!r} stopped: {result.stop_reason} ({result.detail})",
                             retryable=result.stop_reason in ("max_steps", "error", "loop"))
         return result.output  # type: ignore[return-value]
+
+
+# -- people -----------------------------------------------------------------------------------
+
+class HumanTask(Task[str]):
+    """`ask_human("Which city, given {plan}?")`: the workflow waits for a person's answer (a durable
+    run waits in the database; in memory the `default` is the answer, or the task fails)."""
+
+    kind = "human"
+
+    def __init__(self, question: str, *, name: str, timeout: float | None, default: str | None) -> None:
+        params = tuple(Param(n) for n in sorted(fields_of(question), key=question.index))
+        check_template(question, params, f"task {name!r}")
+        super().__init__(name, params, str, retries=0)
+        self.question, self.timeout, self.default = question, timeout, default
+
+    async def execute(self, inputs: dict[str, Any], ctx: Context) -> str:
+        fallback = None if self.default is None else HumanReply(answer=self.default)
+        reply = await ctx.scope.runner.wait(f"{ctx.scope.key}/ask", HumanRequest(
+            kind="question", question=render(self.question, inputs), agent=ctx.scope.path, timeout=self.timeout,
+            default=fallback))
+        return reply.answer or ""
+
+
+def ask_human(question: str, *, name: str = "ask_human", timeout: float | None = None,
+              default: str | None = None) -> HumanTask:
+    """A workflow task that asks a person `question` (its `{placeholders}` are the task's inputs)."""
+    return HumanTask(question, name=name, timeout=timeout, default=default)
 
 
 # -- decorators -------------------------------------------------------------------------------
