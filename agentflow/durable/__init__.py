@@ -11,5 +11,5 @@ from .registry import register, registry
 from .runs import DurableRun, DurableRunError, DurableSession, RunInfo, StepRecord
 from .runtime import APP_VERSION, DEFAULT_URL, Runtime, connect, current, launch
 
-__all__ = ["APP_VERSION", "DEFAULT_URL", "DurableRun", "DurableRunError", "DurableSession", "HumanReply", "HumanRequest", "RunInfo",
-           "Runtime", "StepRecord", "connect", "current", "launch", "register", "registry"]
+__all__ = ["APP_VERSION", "DEFAULT_URL", "DurableRun", "DurableRunError", "DurableSession", "HumanReply",
+           "HumanRequest", "RunInfo", "Runtime", "StepRecord", "connect", "current", "launch", "register", "registry"]
