@@ -467,3 +467,23 @@ async def test_a_workflow_task_waits_for_a_persons_answer(launch: Launch) -> Non
     assert (await run.result()).output == "booked Oslo"
     in_memory = Workflow(options >> ask("Which city: {options}?", default="Lisbon") >> book, name="booking2")
     assert (await in_memory.run()).output == "booked Lisbon"
+
+
+async def test_a_worklist_supervisor_runs_durably(launch: Launch) -> None:
+    from tests.helpers import Crew
+
+    crew = Crew(delay=0.02)
+    def plan(info: RequestInfo) -> Any:
+        if len(info.messages) <= 2:
+            return [call("add_task", id="a", description="job a", agent="worker", priority=2, depends_on=[]),
+                    call("add_task", id="b", description="job b", agent="worker", priority=1, depends_on=["a"])]
+        return "Both jobs are done."  # refused while a task is still open, taken once both are done
+
+    brain = FunctionModel(plan)
+    sup = Supervisor([crew.agent("worker")], model=brain, mode="worklist", name="lister")
+    rt = launch(sup)
+    run = await rt.start(sup, "do the jobs")
+    result = await run.result()
+    assert result.output == "Both jobs are done." and crew.started == ["worker:job a", "worker:job b"]
+    names = [s.name for s in await run.steps() if s.kind in ("model", "tool")]
+    assert names[:3] == ["lister/worklist/model/0", "lister/task/a/worker/model/0", "lister/task/b/worker/model/0"]
