@@ -95,11 +95,12 @@ def test_a_run_waiting_for_approval_survives_a_restart_and_is_approved_from_the_
     cli = [sys.executable, "-m", "agentflow.cli", "runs", "--db", url]
     proc = launch(db, "approval", log)
     wait_for(log, "end model:deployer:0", proc)
+    shown = subprocess.run([*cli, "show", "r-approval"], capture_output=True, text=True, cwd=ROOT)
     for _ in range(200):
-        shown = subprocess.run([*cli, "show", "r-approval"], capture_output=True, text=True, cwd=ROOT)
         if "waiting  [approval]" in shown.stdout:
             break
         time.sleep(0.05)
+        shown = subprocess.run([*cli, "show", "r-approval"], capture_output=True, text=True, cwd=ROOT)
     assert "May deployer call deploy" in shown.stdout and "agentflow runs approve r-approval" in shown.stdout
     proc.kill()  # the process dies while the run waits
     proc.wait()
