@@ -91,9 +91,10 @@ def _kind(name: str) -> str:
 class DurableRun:
     """A handle on one durable run, by id."""
 
-    def __init__(self, runtime: Runtime, run_id: str) -> None:
+    def __init__(self, runtime: Runtime, run_id: str, handle: Any = None) -> None:
         self.runtime, self.id = runtime, run_id
         self.changes: dict[str, Any] = {}
+        self._handle = handle  # DBOS's own, for a run started in this process: awaited, not polled
 
     def __repr__(self) -> str:
         return f"<DurableRun {self.id}>"
@@ -107,15 +108,15 @@ class DurableRun:
     async def result(self) -> Any:
         """Wait for the end; the decoded `RunResult` or `WorkflowResult`. A failed run raises
         `DurableRunError` whose `.result` is what it finished."""
-        info = await self.info()
-        handle = await self.runtime.client.retrieve_workflow_async(self.id)
+        handle = self._handle or await self.runtime.client.retrieve_workflow_async(self.id)
         try:
             data = await handle.get_result()
         except Exception as e:
             partial = getattr(e, "data", None)
-            decoded = registry.get(info.target).decode(partial) if isinstance(partial, dict) else None
+            target = registry.get((await self.info()).target)
+            decoded = target.decode(partial) if isinstance(partial, dict) else None
             raise DurableRunError(f"run {self.id} failed: {e}", decoded) from e
-        return registry.get(info.target).decode(data)
+        return registry.get((await self.info()).target).decode(data)
 
     async def steps(self) -> list[StepRecord]:
         """Every journaled step in the order it was taken, with outputs, usage and errors."""
