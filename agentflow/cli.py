@@ -94,6 +94,13 @@ async def _act(rt: Any, args: argparse.Namespace) -> int:
         return 0
     if a == "show":
         return await _show(rt, args.id, args.json)
+    if a == "prune":
+        print(f"deleted {rt.prune_now(args.older_than)} finished run(s)")
+        return 0
+    if a == "worker":
+        print(f"worker {rt.executor_id} pulling runs from {rt.url} (Ctrl-C stops it)", flush=True)
+        while True:
+            await asyncio.sleep(3600)
     run = rt.get(args.id)
     if a == "approve":
         print(f"approved {await run.approve(args.name, reason=args.reason)}")
@@ -112,12 +119,6 @@ async def _act(rt: Any, args: argparse.Namespace) -> int:
             return 0
         result = await resumed.result()
         print(json.dumps(_jsonable(result.output), indent=2, ensure_ascii=False))
-    elif a == "prune":
-        print(f"deleted {rt.prune_now(args.older_than)} finished run(s)")
-    elif a == "worker":
-        print(f"worker {rt.executor_id} pulling runs from {rt.url} (Ctrl-C stops it)", flush=True)
-        while True:
-            await asyncio.sleep(3600)
     return 0
 
 

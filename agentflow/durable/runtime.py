@@ -86,7 +86,8 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
     `url`: `sqlite:///path` (the default, a file) or `postgresql://...`. `targets` are registered
     first (by their names); every target a pending run needs must be registered before launch.
     `worker=True` pulls runs submitted to the queue (at most `worker_concurrency` here and
-    `concurrency` across all workers) and, on PostgreSQL, recovers the runs of dead workers.
+    `concurrency` across all workers). On PostgreSQL every launched process takes over the
+    pending runs of processes that died (see workers.py).
     `retention_days` deletes finished runs older than that, now and every hour."""
     global _runtime
     if _runtime is not None:
@@ -95,11 +96,13 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
         registry.add(t)
     url = _prepare(url)
     postgres = url.startswith("postgres")
-    executor = executor_id or (f"{socket.gethostname()}-{os.getpid()}" if postgres and worker else "local")
+    # On PostgreSQL every process gets its own executor id and liveness lock, so one process never recovers
+    # another's live runs, and the dead ones' runs are taken over (see workers.py).
+    executor = executor_id or (f"{socket.gethostname()}-{os.getpid()}" if postgres else "local")
     client = DBOSClient(system_database_url=url, serializer=DBOSPortableJSONSerializer())
     _check_targets(client, executor, app_version)
     liveness = None
-    if postgres and worker:
+    if postgres:
         from .workers import Liveness
         liveness = Liveness(url, executor)  # held before DBOS recovers anything in our name
     config: DBOSConfig = {"name": "agentflow", "system_database_url": url, "application_version": app_version,

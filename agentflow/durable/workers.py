@@ -23,13 +23,6 @@ class Liveness:
         self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
         self.conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK + executor,))
 
-    def alive(self, executor: str) -> bool:
-        row = self.conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (LOCK + executor,)).fetchone()
-        if row is not None and row[0]:
-            self.conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOCK + executor,))
-            return False
-        return True
-
     def recover_dead(self, client: Any, queue: str) -> list[str]:
         """Re-enqueue the pending runs of every dead worker; returns their ids.
 
@@ -49,8 +42,8 @@ class Liveness:
             try:  # listed again under the lock: what another worker re-enqueued meanwhile is no longer its
                 still = client.list_workflows(status=["PENDING"], name=WORKFLOW, executor_id=executor,
                                               load_input=False, load_output=False)
-                for wf in still:
-                    client.resume_workflow(wf.workflow_id, queue_name=queue)
+                for wf in still:  # a submitted run goes back on its queue; one started directly, on DBOS's own
+                    client.resume_workflow(wf.workflow_id, queue_name=queue if wf.queue_name == queue else None)
                     moved.append(wf.workflow_id)
             finally:
                 self.conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
