@@ -118,7 +118,9 @@ async def _act(rt: Any, args: argparse.Namespace) -> int:
                   "(or `agentflow runs resume ID --app yourapp`) runs it")
             return 0
         result = await resumed.result()
-        print(json.dumps(_jsonable(result.output), indent=2, ensure_ascii=False))
+        from .durable.codec import jsonable
+
+        print(json.dumps(jsonable(result.output), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -185,12 +187,6 @@ def _short(text: str, n: int) -> str:
 
 def _when(epoch: float | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _jsonable(value: Any) -> Any:
-    from pydantic_core import to_jsonable_python
-
-    return to_jsonable_python(value, fallback=repr)
 
 
 def _load_app(app: str) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from . import codec
 from .journal import DurableRunner, read_journal
 from .registry import Target, registry
 from .runs import FINISHED, DurableRun, DurableSession, RunInfo, info_of
-from datetime import UTC
 
 DEFAULT_URL = "sqlite:///.agentflow/agentflow.db"
 APP_VERSION = "agentflow-1"  # pinned: DBOS's default (a hash of workflow code) would strand pending runs
@@ -80,14 +80,14 @@ def current() -> Runtime:
 def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_version: str = APP_VERSION,
            executor_id: str | None = None, worker: bool = False, concurrency: int | None = None,
            worker_concurrency: int | None = None, retention_days: float | None = None,
-           recover_every: float = 5.0, log_level: str = "WARNING") -> Runtime:
+           recover_every: float = 1.0, log_level: str = "WARNING") -> Runtime:
     """Start the durable runtime (once per process) and recover this process's pending runs.
 
     `url`: `sqlite:///path` (the default, a file) or `postgresql://...`. `targets` are registered
     first (by their names); every target a pending run needs must be registered before launch.
     `worker=True` pulls runs submitted to the queue (at most `worker_concurrency` here and
     `concurrency` across all workers). On PostgreSQL every launched process takes over the
-    pending runs of processes that died (see workers.py).
+    pending runs of processes that died (checked every `recover_every` seconds; see workers.py).
     `retention_days` deletes finished runs older than that, now and every hour."""
     global _runtime
     if _runtime is not None:
@@ -177,7 +177,6 @@ class Runtime:
         self.tasks: set[asyncio.Task[Any]] = set()  # runs executing in this process
         self.retention_days, self.liveness, self.recover_every = retention_days, liveness, recover_every
         self._stop = False
-        self._threads: list[Any] = []
 
     # -- starting runs ----------------------------------------------------------------------
 
@@ -188,9 +187,7 @@ class Runtime:
         self._need_launch("start")
         entry = registry.find(target)
         payload = entry.payload(task, inputs, list(history or ()), plan)
-        with SetWorkflowID(id or _new_id(entry.name)):
-            handle = await DBOS.start_workflow_async(_durable_run, entry.name, payload)
-        return DurableRun(self, handle.get_workflow_id(), handle)
+        return await self._begin(entry.name, payload, id)
 
     async def run(self, target: Target | str, task: str | None = None, **kwargs: Any) -> Any:
         """Start a durable run and wait for its result (a `RunResult` or a `WorkflowResult`)."""
@@ -222,8 +219,11 @@ class Runtime:
             raise ConfigError(f"run {source} is an agent run: only workflow runs can be edited and re-run")
         given = entry.payload(None, {**base.inputs, **inputs}, None, None)["inputs"]
         payload = {"inputs": given, "rerun_of": source, "changes": entry.check_changes(changes or {})}
-        with SetWorkflowID(id or _new_id(entry.name)):
-            handle = await DBOS.start_workflow_async(_durable_run, entry.name, payload)
+        return await self._begin(entry.name, payload, id)
+
+    async def _begin(self, target: str, payload: dict[str, Any], id: str | None) -> DurableRun:
+        with SetWorkflowID(id or _new_id(target)):
+            handle = await DBOS.start_workflow_async(_durable_run, target, payload)
         return DurableRun(self, handle.get_workflow_id(), handle)
 
     def _need_launch(self, what: str) -> None:
@@ -282,12 +282,13 @@ class Runtime:
         import threading
 
         def loop() -> None:
-            last_prune = time.monotonic()
+            last_prune = last_recovery = time.monotonic()
             while not self._stop:
-                time.sleep(min(self.recover_every, 1.0) if self.liveness else 1.0)
+                time.sleep(min(self.recover_every, 1.0))  # short, so shutdown is not kept waiting
                 if self._stop:
                     return
-                if self.liveness is not None:
+                if self.liveness is not None and time.monotonic() - last_recovery >= self.recover_every:
+                    last_recovery = time.monotonic()
                     try:
                         self.liveness.recover_dead(self.client, QUEUE)
                     except Exception as e:  # a database hiccup: try again next round
@@ -298,9 +299,7 @@ class Runtime:
 
         if self.liveness is None and self.retention_days is None:
             return
-        thread = threading.Thread(target=loop, name="agentflow-durable", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        threading.Thread(target=loop, name="agentflow-durable", daemon=True).start()
 
     def shutdown(self) -> None:
         """Stop DBOS in this process (pending runs stay pending, for the next launch)."""
@@ -327,6 +326,5 @@ def _new_id(name: str) -> str:
 
 
 def _iso(epoch: float) -> str:
-    from datetime import datetime
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
