@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from .delegation import AgentTool, DelegationGuard, LoopDetected
-from .errors import ConfigError, OutputValidationError
-from .events import Emit, Event, RunStarted
+from .errors import ConfigError, ModelError, OutputValidationError
+from .events import Emit, Event, RunStarted, TextChunk
 from .human import HumanReply, HumanRequest
 from .limits import Budget, Limits
-from .messages import Message, ModelResponse, ToolCall
+from .messages import Message, ModelResponse, TextDelta, ToolCall
 from .models import Model, ModelSettings, get_model
 from .models.base import ToolSpec
 from .models.defaults import default_model
@@ -170,13 +170,16 @@ class Agent(Generic[T]):
         return run_sync(lambda: self.run(task, **kwargs), "agent.run")
 
     def stream(self, task: str, *, budget: Budget | None = None, runner: StepRunner | None = None,
-               path: str | None = None, history: Sequence[Message] | None = None) -> EventStream[RunResult[T]]:
-        """The run's events (its steps, and every sub-agent's) as they happen; `.result` at the end."""
-        return EventStream(lambda emit: self._start(task, budget, runner, path, history, emit).run())
+               path: str | None = None, history: Sequence[Message] | None = None,
+               deltas: bool = False) -> EventStream[RunResult[T]]:
+        """The run's events (its steps, and every sub-agent's) as they happen; `.result` at the end.
+        `deltas=True` adds this agent's reply text as it is generated (`TextChunk` events)."""
+        return EventStream(lambda emit: self._start(task, budget, runner, path, history, emit, deltas).run())
 
     def _start(self, task: str, budget: Budget | None, runner: StepRunner | None, path: str | None,
-               history: Sequence[Message] | None, emit: Emit | None) -> _Run[T]:
-        scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit)
+               history: Sequence[Message] | None, emit: Emit | None, deltas: bool = False) -> _Run[T]:
+        scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit,
+                                   deltas=deltas)
         return _Run(self, task, scope, parent, history)
 
     async def _run_in(self, scope: Scope, task: str, history: Sequence[Message] | None) -> RunResult[T]:
@@ -275,8 +278,8 @@ class _Run(Generic[T]):
             return self.end(self.make_result("finish", ""))
         except StopRun as stop:
             return self.end(self.make_result(stop.reason, stop.detail))
-        except asyncio.CancelledError:  # e.g. a worklist task cancelled: its parent still keeps what it did
-            self.end(self.make_result("cancelled", "the run was cancelled"))
+        except asyncio.CancelledError as exc:  # e.g. a worklist task cancelled: its parent keeps what it did
+            exc.result = self.end(self.make_result("cancelled", "the run was cancelled"))  # type: ignore[attr-defined]
             raise
         except Exception as exc:  # nothing paid for is lost: the partial result rides on the error
             if not hasattr(exc, "result"):
@@ -292,12 +295,24 @@ class _Run(Generic[T]):
         if agent.max_steps is not None and turns >= agent.max_steps:
             raise StopRun("max_steps", f"agent {agent.name!r} reached max_steps={agent.max_steps}")
         self.budget.count_step()
-        request = lambda: agent.model.request(self.messages, tools=self.specs, settings=agent.settings)
+        request = self.streamed if self.scope.deltas else \
+            lambda: agent.model.request(self.messages, tools=self.specs, settings=agent.settings)
         response = await self.within_time(
             self.scope.runner.step(f"{self.scope.key}/model/{len(self.steps)}", request, ModelResponse))
         self.budget.charge(response.usage)
         self.messages.append(response.message)
         return response
+
+    async def streamed(self) -> ModelResponse:
+        """One model call streamed: its text published as it arrives, the whole reply returned."""
+        async for event in self.agent.model.stream(self.messages, tools=self.specs, settings=self.agent.settings):
+            if isinstance(event, ModelResponse):
+                return event
+            if isinstance(event, TextDelta) and event.text:
+                self.scope.publish(TextChunk(agent=self.path, text=event.text))
+        model = self.agent.model
+        raise ModelError(f"{model.name}: the stream ended without a complete reply", provider=model.provider,
+                         model=model.model_name)
 
     def end_on_text(self, text: str) -> None:
         refusal = self.agent._refuse_finish(self)

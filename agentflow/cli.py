@@ -1,207 +1,235 @@
-"""The `agentflow` command. `agentflow runs ...` inspects and steers durable runs.
+"""The `agentflow` command: `chat`, `run`, `personas`, `tools` and `runs`.
 
-Only `runs resume --app` and `runs worker` run anything here; the other commands read and
-write the database through DBOS's client, so they are safe beside a running application.
+Exit codes: 0 done, 1 the run failed or stopped short of its answer, 2 bad usage (an unknown
+persona, model or file: the message names it and the fix), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import json
-import os
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-DB_HELP = "database URL (default: $AGENTFLOW_DB or sqlite:///.agentflow/agentflow.db)"
+from . import __version__
+from .errors import AgentflowError, ConfigError
+
+MODEL_HELP = "provider:model (openai:gpt-4o-mini, anthropic:claude-haiku-4-5) or a .py file defining `model` " \
+             "(default: $AGENTFLOW_MODEL, else from OPENAI_API_KEY / ANTHROPIC_API_KEY)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agentflow", description="agents of agents and durable LLM workflows")
-    sub = parser.add_subparsers(dest="command", required=True)
-    runs = sub.add_parser("runs", help="durable runs: list, show, approve, answer, resume, cancel, prune")
-    runs.add_argument("--db", default=None, help=DB_HELP)
-    act = runs.add_subparsers(dest="action", required=True)
-    ls = act.add_parser("list", help="the newest runs")
-    ls.add_argument("--status", choices=["queued", "running", "waiting", "done", "failed", "cancelled"])
-    ls.add_argument("--limit", type=int, default=50)
-    show = act.add_parser("show", help="a run: status, open questions, steps, output")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true", help="print it as JSON")
-    for name, text in (("approve", "approve a tool call the run waits on"), ("reject", "refuse it")):
-        p = act.add_parser(name, help=text)
-        p.add_argument("id")
-        p.add_argument("--reason", default=None, help="shown to the model")
-        p.add_argument("--name", default=None, help="which question, when it waits on several")
-    ans = act.add_parser("answer", help="answer a question the run asked")
-    ans.add_argument("id")
-    ans.add_argument("text")
-    ans.add_argument("--name", default=None, help="which question, when it waits on several")
-    cancel = act.add_parser("cancel", help="stop a run (it can be resumed later)")
-    cancel.add_argument("id")
-    resume = act.add_parser("resume", help="continue a stuck, cancelled or failed run from its journal")
-    resume.add_argument("id")
-    resume.add_argument("--app", default=None,
-                        help="a module or .py file that registers the run's target: run it here and wait")
-    prune = act.add_parser("prune", help="delete finished runs older than some days")
-    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
-    worker = act.add_parser("worker", help="pull queued runs and run them until stopped (Ctrl-C)")
-    worker.add_argument("--app", required=True, help="a module or .py file that registers the targets")
-    worker.add_argument("--concurrency", type=int, default=None, help="runs at once in this worker")
+    parser.add_argument("--version", action="version", version=f"agentflow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="talk with a supervisor whose task agents are personas",
+                          description="An interactive session. Type /help in it for its commands.")
+    _team_options(chat)
+
+    run = sub.add_parser("run", help="do one task, or run one workflow file, and print the result",
+                         description="`agentflow run \"a task\"` gives the task to a supervisor with the personas "
+                                     "as task agents; `agentflow run flow.py[:NAME] --input k=v` runs the "
+                                     "workflow, agent or supervisor defined in a Python file.")
+    run.add_argument("target", help="a task in quotes, or FILE.py[:NAME]")
+    run.add_argument("task", nargs="?", default=None, help="the task, when FILE.py holds an agent or supervisor")
+    run.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                     help="a workflow input (VALUE is read as JSON when it parses, else as text)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    _team_options(run)
+
+    personas = sub.add_parser("personas", help="list the personas or show one")
+    personas.add_argument("--personas", action="append", default=[], metavar="DIR", help="more persona files")
+    how = personas.add_subparsers(dest="action", required=True)
+    ls = how.add_parser("list", help="every persona found")
+    ls.add_argument("--json", action="store_true")
+    show = how.add_parser("show", help="one persona: its fields, tools and instructions")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+
+    tools = sub.add_parser("tools", help="the ready-made tools personas can name")
+    tools.add_argument("--json", action="store_true")
+
+    from .runs_cli import add_parser
+
+    add_parser(sub)
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(_runs(args))
+        return _dispatch(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as e:
-        from .errors import AgentflowError
-
-        if not isinstance(e, AgentflowError):
-            raise
+    except ConfigError as e:
+        print(f"agentflow: {e}", file=sys.stderr)
+        return 2
+    except AgentflowError as e:
         print(f"agentflow: {e}", file=sys.stderr)
         return 1
 
 
-async def _runs(args: argparse.Namespace) -> int:
-    from . import durable
+def _team_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--persona", "-p", action="append", default=[], metavar="NAME",
+                   help="a persona to use as a task agent (repeat, or separate with commas; default: all)")
+    p.add_argument("--personas", action="append", default=[], metavar="DIR",
+                   help="a directory of more persona files (also $AGENTFLOW_PERSONAS)")
+    p.add_argument("--mode", choices=["route", "plan", "worklist"], default="route",
+                   help="route: delegate as needed; plan: a plan first (editable in chat); worklist: a task list")
+    p.add_argument("--model", "-m", default=None, help=MODEL_HELP)
+    p.add_argument("--root", default=".", help="the directory file tools are confined to, and where shell and "
+                                               "Python run (default: here)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="HOST",
+                   help="a host the fetch tool may reach (repeat; *.example.com for subdomains)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds a shell command or Python program may run")
 
-    url = args.db or os.environ.get("AGENTFLOW_DB") or durable.DEFAULT_URL
-    if args.action in ("worker",) or (args.action == "resume" and args.app):
-        _load_app(args.app)
-        rt = durable.launch(url, worker=args.action == "worker",
-                            worker_concurrency=getattr(args, "concurrency", None))
-    else:
-        rt = durable.connect(url)
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "runs":
+        from .runs_cli import command
+
+        return command(args)
+    if args.command == "personas":
+        return _personas(args)
+    if args.command == "tools":
+        return _tools(args)
+    if args.command == "chat":
+        from .repl import Chat
+
+        chat = Chat(_config(args), history_file=_history_file())
+        return asyncio.run(chat.loop())
+    return asyncio.run(_run(args))
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from .repl import ChatConfig
+
+    names = [n.strip() for item in args.persona for n in item.split(",") if n.strip()]
+    return ChatConfig(personas=names, persona_dirs=args.personas, mode=args.mode, model=args.model,
+                      root=args.root, allow_hosts=args.allow_host, timeout=args.timeout)
+
+
+def _history_file() -> Path | None:
+    home = Path.home() / ".agentflow"
     try:
-        return await _act(rt, args)
-    finally:
-        rt.shutdown()
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return home / "chat_history"
 
 
-async def _act(rt: Any, args: argparse.Namespace) -> int:
-    a = args.action
-    if a == "list":
-        infos = await rt.runs(status=args.status, limit=args.limit)
-        for i in infos:
-            what = i.task if i.task is not None else json.dumps(i.inputs)
-            print(f"{i.id}  {i.status:<9} {i.target:<16} {_when(i.created_at)}  {_short(what, 60)}")
-        if not infos:
-            print("no runs")
-        return 0
-    if a == "show":
-        return await _show(rt, args.id, args.json)
-    if a == "prune":
-        print(f"deleted {rt.prune_now(args.older_than)} finished run(s)")
-        return 0
-    if a == "worker":
-        print(f"worker {rt.executor_id} pulling runs from {rt.url} (Ctrl-C stops it)", flush=True)
-        while True:
-            await asyncio.sleep(3600)
-    run = rt.get(args.id)
-    if a == "approve":
-        print(f"approved {await run.approve(args.name, reason=args.reason)}")
-    elif a == "reject":
-        print(f"rejected {await run.reject(args.reason, name=args.name)}")
-    elif a == "answer":
-        print(f"answered {await run.answer(args.text, args.name)}")
-    elif a == "cancel":
-        await run.cancel()
-        print(f"cancelled {args.id}")
-    elif a == "resume":
-        resumed = await run.resume()
-        if args.app is None:
-            print(f"{resumed.id} is queued to continue: the next process that launches agentflow.durable "
-                  "(or `agentflow runs resume ID --app yourapp`) runs it")
+def _personas(args: argparse.Namespace) -> int:
+    from . import persona
+
+    if args.action == "list":
+        found = persona.personas(args.personas)
+        if args.json:
+            print(json.dumps([_persona_json(p) for p in found.values()], indent=2, ensure_ascii=False))
             return 0
-        result = await resumed.result()
-        from .durable.codec import jsonable
-
-        print(json.dumps(jsonable(result.output), indent=2, ensure_ascii=False))
-    return 0
-
-
-async def _show(rt: Any, run_id: str, as_json: bool) -> int:
-    info = await rt.info(run_id)
-    run = rt.get(run_id)
-    steps = await run.steps()
-    found = await rt.client.list_workflows_async(workflow_ids=[run_id], load_input=False, load_output=True)
-    output = found[0].output if found else None
-    if as_json:
-        print(json.dumps({"run": info.model_dump(mode="json"), "steps": [s.model_dump(mode="json") for s in steps],
-                          "result": output}, indent=2, ensure_ascii=False, default=str))
+        width = max((len(n) for n in found), default=0)
+        for p in found.values():
+            print(f"{p.name:<{width}}  {p.role}: {p.goal}  [{', '.join(p.tools) or 'no tools'}]")
         return 0
-    print(f"run      {info.id}\ntarget   {info.target}\nstatus   {info.status}")
-    print(f"started  {_when(info.created_at)}   updated {_when(info.updated_at)}   on {info.executor}")
-    print(f"task     {info.task}" if info.task is not None else f"inputs   {json.dumps(info.inputs)}")
-    if info.error:
-        print(f"error    {info.error}")
-    for w in info.waiting:
-        print(f"waiting  [{w['kind']}] {w['question']}\n         answer with: agentflow runs "
-              f"{'approve' if w['kind'] == 'approval' else 'answer'} {info.id} --name {w['name']}"
-              + (' "..."' if w["kind"] == "question" else ""))
-    print("steps")
-    for s in steps:
-        if s.kind == "dbos":
-            continue
-        depth = _owner(s.name).count("/")
-        tokens = f" {s.input_tokens}+{s.output_tokens} tok" if s.input_tokens or s.output_tokens else ""
-        took = f" {s.seconds:.2f}s" if s.seconds is not None else ""
-        line = f"  {'  ' * min(depth, 6)}{s.name} [{s.kind}]{tokens}{took}: {_short(_gist(s.output), 70)}"
-        print(line + (f"  ERROR {s.error}" if s.error else ""))
-    if isinstance(output, dict) and output.get("kind") == "workflow":
-        print("outputs")
-        for name, value in output["outputs"].items():
-            print(f"  {name}: {_short(json.dumps(value, ensure_ascii=False), 90)}")
-    elif isinstance(output, dict):
-        print(f"output   {_short(json.dumps(output.get('output'), ensure_ascii=False), 200)}")
+    p = persona.get(args.name, args.personas)
+    if args.json:
+        print(json.dumps(_persona_json(p) | {"instructions": p.instructions}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"name       {p.name}\nrole       {p.role}\ngoal       {p.goal}\nfile       {p.path}")
+    if p.backstory:
+        print(f"backstory  {p.backstory}")
+    print(f"tools      {', '.join(p.tools) or '-'}\nmodel      {p.model or '(the default)'}")
+    if p.output:
+        print(f"output     {json.dumps(p.output, ensure_ascii=False)}")
+    if p.instructions:
+        print(f"\n{p.instructions}")
     return 0
 
 
-def _owner(name: str) -> str:
-    """The run a step belongs to: `boss/tool/b1/worker` for `boss/tool/b1/worker/model/0`."""
-    cut = max(name.rfind(m) for m in ("/model/", "/tool/", "/approve/", "/python", "/asked"))
-    return name[:cut] if cut > 0 else name
+def _persona_json(p: Any) -> dict[str, Any]:
+    return p.model_dump(mode="json", exclude={"instructions"})
 
 
-def _gist(output: Any) -> str:
-    if isinstance(output, dict):
-        if "message" in output:  # a model reply
-            msg = output["message"]
-            calls = ", ".join(f"{c['name']}({c['arguments']})" for c in msg.get("tool_calls") or [])
-            return calls or (msg.get("content") or "")
-        if "observation" in output:
-            return str(output["observation"])
-        if "value" in output:
-            return json.dumps(output["value"], ensure_ascii=False)
-    return json.dumps(output, ensure_ascii=False)
+def _tools(args: argparse.Namespace) -> int:
+    from agentflow.tools import known  # pyright: ignore[reportMissingImports] (tools/ ships as agentflow.tools)
+
+    names = known()
+    if args.json:
+        print(json.dumps(names, indent=2))
+        return 0
+    width = max(len(n) for n in names)
+    for name, about in names.items():
+        print(f"{name:<{width}}  {about}")
+    return 0
 
 
-def _short(text: str, n: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+async def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
 
+    from .agent import Agent
+    from .display import Display
+    from .durable.codec import jsonable
+    from .loading import is_file_ref, load_model, load_object
+    from .supervisor import Supervisor
+    from .workflow import Workflow, WorkflowResult
 
-def _when(epoch: float | None) -> str:
-    return "-" if epoch is None else datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _load_app(app: str) -> None:
-    """Import the user's module (a dotted name or a .py path) so its targets register."""
-    if app.endswith(".py") or os.sep in app:
-        path = Path(app).resolve()
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise SystemExit(f"agentflow: cannot load {app}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
+    console = Console(stderr=True, highlight=False, quiet=args.quiet)
+    if is_file_ref(args.target):
+        target = load_object(args.target, (Workflow, Supervisor, Agent), "workflow, agent or supervisor")
+        inputs = dict(_input(i) for i in args.input)
+        if isinstance(target, Workflow):
+            if args.task is not None:
+                raise ConfigError(f"{args.target} is a workflow: give its inputs with --input NAME=VALUE")
+            stream: Any = target.stream(**inputs)
+            top = target.name
+        else:
+            if args.task is None:
+                raise ConfigError(f"{args.target} holds an agent or supervisor: give it a task after the file")
+            stream = target.stream(args.task)
+            top = target.name
     else:
-        sys.path.insert(0, os.getcwd())
-        importlib.import_module(app)
+        if args.input or args.task is not None:
+            raise ConfigError("a task in quotes takes no --input and no second argument")
+        from .repl import Chat
+
+        chat = Chat(_config(args), model=load_model(args.model), console=console)
+        stream = chat.supervisor.stream(args.target)
+        top = chat.supervisor.name
+    display = Display(console, top)
+    try:
+        async for event in stream:
+            display.event(event)
+    except AgentflowError:
+        display.finish_turn(None)
+        raise
+    display.finish_turn(None)
+    result = stream.result
+    if isinstance(result, WorkflowResult):
+        ok = result.error is None
+        data: dict[str, Any] = {"output": jsonable(result.output), "outputs": jsonable(result.outputs),
+                                "error": result.error}
+    else:
+        ok = result.stop_reason == "finish"
+        data = {"output": jsonable(result.output), "stop_reason": result.stop_reason, "detail": result.detail}
+    data["usage"] = result.usage.model_dump(mode="json")
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        output = data["output"]
+        print(output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False))
+        if not ok:
+            print(f"agentflow: the run stopped: {data.get('stop_reason') or 'error'}: "
+                  f"{data.get('detail') or data.get('error')}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _input(item: str) -> tuple[str, Any]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"--input {item!r} must be NAME=VALUE")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
 
 
 if __name__ == "__main__":

@@ -41,3 +41,10 @@ class RunFinished(Event):
     detail: str = ""
     usage: Usage
     output: Any = None
+
+
+class TextChunk(Event):
+    """A piece of an agent's reply text as the model generates it (runs streamed with `deltas=True`)."""
+
+    kind: Literal["text"] = "text"
+    text: str

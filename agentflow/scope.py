@@ -37,6 +37,7 @@ class Scope:
     emit: Emit | None = None
     children: list[RunResult[Any]] = field(default_factory=list["RunResult[Any]"])
     guard: DelegationGuard | None = None
+    deltas: bool = False  # publish this run's reply text as it is generated (not its children's)
     _names: dict[str, int] = field(default_factory=dict[str, int])
 
     def publish(self, event: Event) -> None:
@@ -46,7 +47,7 @@ class Scope:
     def within(self, suffix: str) -> Scope:
         """The same run's scope for one of its operations (a tool call, a task): a new key, shared state."""
         return Scope(self.path, f"{self.key}/{suffix}", self.budget, self.runner, self.emit, self.children,
-                     self.guard)
+                     self.guard, self.deltas)
 
     def child_key(self, name: str) -> str:
         count = self._names[name] = self._names.get(name, 0) + 1
@@ -71,15 +72,16 @@ def entered(scope: Scope) -> Generator[Scope]:
 
 
 def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: StepRunner | None, path: str | None,
-               emit: Emit | None) -> tuple[Scope, Scope | None]:
+               emit: Emit | None, deltas: bool = False) -> tuple[Scope, Scope | None]:
     """The scope of a new run named `name`, and its parent's: inside another run's tool, the new run
     is that run's child; explicit arguments win over what it would inherit."""
     parent = current_scope()
     if parent is None:
         path = path or name
-        return Scope(path, path, (budget or Budget()).child(limits), runner or ambient_runner(), emit), None
+        return Scope(path, path, (budget or Budget()).child(limits), runner or ambient_runner(), emit,
+                     deltas=deltas and emit is not None), None
     scope = Scope(path or f"{parent.path}/{name}", parent.child_key(name), (budget or parent.budget).child(limits),
-                  runner or parent.runner, _both(emit, parent.emit))
+                  runner or parent.runner, _both(emit, parent.emit), deltas=deltas and emit is not None)
     return scope, parent
 
 

@@ -9,6 +9,7 @@ stream through `stream()`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
@@ -129,16 +130,17 @@ class Supervisor(Generic[T]):
                   path: str | None = None, history: Sequence[Message] | None = None,
                   plan: Plan | None = None) -> RunResult[T]:
         """Do the task (plan mode: with `plan` given, skip planning and run it)."""
-        return await self._execute(task, budget, runner, path, history, plan, None)
+        return await self._execute(task, budget, runner, path, history, plan, None, False)
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult[T]:
         return run_sync(lambda: self.run(task, **kwargs), "supervisor.run")
 
     def stream(self, task: str, *, budget: Budget | None = None, runner: StepRunner | None = None,
                path: str | None = None, history: Sequence[Message] | None = None,
-               plan: Plan | None = None) -> EventStream[RunResult[T]]:
-        """Every event of the run and its sub-agents, as they happen; `.result` at the end."""
-        return EventStream(lambda emit: self._execute(task, budget, runner, path, history, plan, emit))
+               plan: Plan | None = None, deltas: bool = False) -> EventStream[RunResult[T]]:
+        """Every event of the run and its sub-agents, as they happen; `.result` at the end.
+        `deltas=True` adds the supervisor's own reply text as it is generated (`TextChunk`)."""
+        return EventStream(lambda emit: self._execute(task, budget, runner, path, history, plan, emit, deltas))
 
     async def plan(self, task: str, *, history: Sequence[Message] | None = None) -> Plan:
         """Only the planning call of plan mode: a plan to inspect, edit and pass to `run(plan=...)`."""
@@ -152,8 +154,10 @@ class Supervisor(Generic[T]):
         return Session(self)
 
     async def _execute(self, task: str, budget: Budget | None, runner: StepRunner | None, path: str | None,
-                       history: Sequence[Message] | None, plan: Plan | None, emit: Emit | None) -> RunResult[T]:
-        scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit)
+                       history: Sequence[Message] | None, plan: Plan | None, emit: Emit | None,
+                       deltas: bool) -> RunResult[T]:
+        scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit,
+                                   deltas=deltas)
         scope.publish(RunStarted(agent=scope.path, id=scope.key, task=task))
         try:
             result = await self._mode_run(scope, task, history, plan)
@@ -191,19 +195,19 @@ class Session(Generic[T]):
 
     async def send(self, text: str) -> RunResult[T]:
         """One user turn; the result's `output` is the reply."""
-        return await self._send(text, None)
+        return await self._send(text, None, False)
 
     def send_sync(self, text: str) -> RunResult[T]:
         return run_sync(lambda: self.send(text), "session.send")
 
-    def stream(self, text: str) -> EventStream[RunResult[T]]:
-        """One user turn, with its events as they happen."""
-        return EventStream(lambda emit: self._send(text, emit))
+    def stream(self, text: str, *, deltas: bool = False) -> EventStream[RunResult[T]]:
+        """One user turn, with its events as they happen (`deltas=True`: the reply text as it is made)."""
+        return EventStream(lambda emit: self._send(text, emit, deltas))
 
-    async def _send(self, text: str, emit: Emit | None) -> RunResult[T]:
+    async def _send(self, text: str, emit: Emit | None, deltas: bool) -> RunResult[T]:
         try:
-            result = await self.supervisor._execute(text, None, None, None, self.messages, None, emit)
-        except Exception as exc:  # keep what the failed turn paid for
+            result = await self.supervisor._execute(text, None, None, None, self.messages, None, emit, deltas)
+        except (Exception, asyncio.CancelledError) as exc:  # keep what a failed or cancelled turn paid for
             if isinstance(getattr(exc, "result", None), RunResult):
                 self._keep(exc.result)  # type: ignore[attr-defined]
             raise

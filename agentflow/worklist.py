@@ -236,6 +236,8 @@ class _Brain(Agent[Any]):
         if open := self.worklist.open:
             return (f"Tasks {', '.join(open)} are still open; their results will come to you by themselves. "
                     "Wait for them, or cancel them, before you answer.")
+        if self.worklist.news:  # results came in while the model wrote this answer: it has not seen them
+            return "Results arrived that you have not seen yet; read them, then answer."
         return None
 
 

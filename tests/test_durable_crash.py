@@ -123,8 +123,8 @@ def test_a_run_waiting_for_approval_survives_a_restart_and_is_approved_from_the_
 def test_the_cli_names_a_missing_run(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "agentflow.cli", "runs", "--db", f"sqlite:///{tmp_path}/runs.db"]
     shown = subprocess.run([*cli, "show", "nope"], capture_output=True, text=True, cwd=ROOT)
-    assert shown.returncode == 1 and "the file does not exist (durable.launch() creates it)" in shown.stderr
+    assert shown.returncode == 2 and "the file does not exist (durable.launch() creates it)" in shown.stderr
     proc = launch(tmp_path / "runs.db", "parallel", tmp_path / "effects.log")
     assert proc.wait(timeout=60) == 0
     shown = subprocess.run([*cli, "show", "nope"], capture_output=True, text=True, cwd=ROOT)
-    assert shown.returncode == 1 and "there is no run 'nope'" in shown.stderr
+    assert shown.returncode == 2 and "there is no run 'nope'" in shown.stderr

@@ -29,6 +29,8 @@ def test_wheel_layout(wheel: Path) -> None:
     assert {t for t in top if not t.endswith(".dist-info")} == {"agentflow"}
     assert "agentflow/tools/calculator.py" in names
     assert "agentflow/personas/README.md" in names
+    assert {f"agentflow/personas/{n}.md" for n in ("researcher", "writer", "editor", "coder", "planner", "analyst",
+                                                  "tutor")} <= set(names)
     assert "agentflow/py.typed" in names
 
 
@@ -45,8 +47,10 @@ def test_installed_into_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     deps = sysconfig.get_paths()["purelib"]
     probe = (f"import sys; sys.path.append({deps!r}); import agentflow, agentflow.tools, importlib.util; "
              "print(agentflow.__file__); print(agentflow.tools.calculator('6*7')); "
-             "print(importlib.util.find_spec('tools'))")
+             "print(importlib.util.find_spec('tools')); from agentflow import persona; "
+             "print(sorted(persona.personas()))")
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True,
                          cwd=tmp_path).stdout.splitlines()
     assert out[0].startswith(site)
-    assert out[1:] == ["42", "None"]
+    assert out[1:] == ["42", "None", str(sorted(["analyst", "coder", "editor", "planner", "researcher", "tutor",
+                                                  "writer"]))]

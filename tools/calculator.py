@@ -30,7 +30,10 @@ def evaluate(expression: str) -> float | int:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as e:
         raise ValueError(f"not an arithmetic expression: {e.msg}") from None
-    return _eval(tree.body)
+    try:
+        return _eval(tree.body)
+    except OverflowError:  # exp(1000), floor(1e400)
+        raise ValueError("the result is too large") from None
 
 
 def _eval(node: ast.AST) -> float | int:

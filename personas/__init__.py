@@ -1,0 +1,1 @@
+"""The shipped personas (Markdown files), loaded by `agentflow.persona`."""
