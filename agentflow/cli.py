@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="talk with a supervisor whose task agents are personas",
                           description="An interactive session. Type /help in it for its commands.")
     _team_options(chat)
+    chat.add_argument("--resume", metavar="ID", default=None,
+                      help="continue a durable session (its id is shown when it starts and when you leave)")
+    chat.add_argument("--no-durable", action="store_true",
+                      help="keep the session in memory only (by default every turn is a durable run)")
+    chat.add_argument("--db", default=None, help="durable sessions' database (default: $AGENTFLOW_DB or "
+                                                 "sqlite:///.agentflow/agentflow.db)")
 
     run = sub.add_parser("run", help="do one task, or run one workflow file, and print the result",
                          description="`agentflow run \"a task\"` gives the task to a supervisor with the personas "
@@ -94,11 +100,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "tools":
         return _tools(args)
     if args.command == "chat":
-        from .repl import Chat
-
-        chat = Chat(_config(args), history_file=_history_file())
-        return asyncio.run(chat.loop())
+        return _chat(args)
     return asyncio.run(_run(args))
+
+
+def _chat(args: argparse.Namespace) -> int:
+    import os
+
+    from .repl import Chat, saved_config
+
+    if args.resume and args.no_durable:
+        raise ConfigError("--resume continues a durable session: drop --no-durable")
+    config = _config(args)
+    if args.resume:  # the session's own setup; only --model may change
+        config = saved_config(args.resume).model_copy(update={"model": args.model} if args.model else {})
+    store = None
+    if not args.no_durable:
+        from .durable import DEFAULT_URL
+
+        store = args.db or os.environ.get("AGENTFLOW_DB") or DEFAULT_URL
+    chat = Chat(config, history_file=_history_file(), store=store, resume=args.resume)
+    return asyncio.run(chat.loop())
 
 
 def _config(args: argparse.Namespace) -> Any:

@@ -12,9 +12,10 @@ import asyncio
 import json
 import os
 import signal
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from prompt_toolkit import PromptSession
@@ -29,16 +30,22 @@ from rich.table import Table
 
 from . import persona
 from .display import Display, short
-from .errors import AgentflowError
+from .errors import AgentflowError, ConfigError
 from .human import HumanReply, HumanRequest
 from .loading import load_model
 from .messages import Message, Usage
 from .models import Model
 from .planning import Plan
 from .runner import StepRunner, using
+from .scope import listening
 from .supervisor import Mode, Session, Supervisor
 
+if TYPE_CHECKING:
+    from .durable import DurableRun, DurableSession
+
 NAME = "assistant"
+TARGET = "agentflow.chat"  # the durable target name of every chat session's supervisor
+CHATS = Path(".agentflow") / "chats"
 INSTRUCTIONS = "You are a helpful assistant talking with a person in a terminal. Be brief and concrete."
 COMMANDS = {
     "/help": "this list",
@@ -70,6 +77,24 @@ class ChatConfig(BaseModel):
     timeout: float = 30.0
 
 
+def new_session_id() -> str:
+    return f"chat-{uuid.uuid4().hex[:10]}"
+
+
+def config_file(session_id: str) -> Path:
+    """Where a durable session's setup is kept, so `--resume` rebuilds the same supervisor."""
+    return CHATS / f"{session_id.replace('/', '_')}.json"
+
+
+def saved_config(session_id: str) -> ChatConfig:
+    path = config_file(session_id)
+    if not path.exists():
+        raise ConfigError(f"there is no chat session {session_id!r} here ({path} is missing). Fix: run from the "
+                          "directory where it was started; `agentflow runs list` shows the runs (turn n of session "
+                          "S is run S/n)")
+    return ChatConfig.model_validate_json(path.read_text(encoding="utf-8"))
+
+
 class _Completer(Completer):
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
@@ -92,11 +117,14 @@ class _AskInTerminal(StepRunner):
 
 
 class Chat:
-    """One interactive session. `model` overrides `config.model` (tests pass a scripted one)."""
+    """One interactive session. `model` overrides `config.model` (tests pass a scripted one).
+    With `store` (a database URL) every turn is a durable run of session `resume` (or a new one)."""
 
     def __init__(self, config: ChatConfig, *, model: Model | None = None, console: Console | None = None,
-                 history_file: Path | None = None) -> None:
+                 history_file: Path | None = None, store: str | None = None, resume: str | None = None) -> None:
         self.config = config
+        self.store, self.session_id = store, resume
+        self.durable: DurableSession | None = None
         self.model = model or load_model(config.model)
         self.console = console or Console(highlight=False)
         self.input: PromptSession[str] = PromptSession(
@@ -120,6 +148,10 @@ class Chat:
                   for n in names]
         self.supervisor = Supervisor(agents, model=self.model, mode=c.mode, name=NAME, instructions=INSTRUCTIONS,
                                      on_plan="human" if c.mode == "plan" else None)
+        if self.store is not None:
+            from .durable import register
+
+            register(self.supervisor, TARGET, replace=True)  # turns resume with the session's current setup
         self.display = Display(self.console, NAME, agents=set(names))
         session = self.supervisor.session()
         session.messages = messages
@@ -132,6 +164,18 @@ class Chat:
         self.console.print(f"[bold]agentflow chat[/] · mode {c.mode} · model {escape(self.model.name)} · agents: "
                            f"{escape(', '.join(self.supervisor.agents))}\n[dim]/help for commands, Ctrl-C cancels a "
                            "turn, Ctrl-D leaves[/]")
+        try:
+            if self.store is not None:
+                await self.open_durable()
+            return await self.read_loop()
+        finally:
+            if self.durable is not None:
+                self.console.print(f"[dim]this session is kept: agentflow chat --resume {self.durable.id}[/]")
+                from .durable import current
+
+                current().shutdown()
+
+    async def read_loop(self) -> int:
         while True:
             try:
                 line = await self.input.prompt_async(HTML("<b>you</b>&gt; "), handle_sigint=False)
@@ -152,8 +196,9 @@ class Chat:
                 continue
             await self.turn(line)
 
-    async def turn(self, text: str) -> None:
-        """One user turn; Ctrl-C (SIGINT) cancels it and the session goes on."""
+    async def turn(self, text: str | None) -> None:
+        """One user turn (None: finish the durable turn a crash interrupted); Ctrl-C (SIGINT) cancels
+        it and the session goes on."""
         self.display.start_turn()
         task = self.turn_task = asyncio.ensure_future(self._turn(text))
         loop = asyncio.get_running_loop()
@@ -176,12 +221,80 @@ class Chat:
             loop.remove_signal_handler(signal.SIGINT)
             self.turn_task = None
 
-    async def _turn(self, text: str) -> Any:
+    async def _turn(self, text: str | None) -> Any:
+        if self.durable is not None:
+            return await self.durable_turn(text)
+        assert text is not None
         with using(self.runner):
             stream = self.session.stream(text, deltas=True)
             async for event in stream:
                 self.display.event(event)
             return stream.result
+
+    # -- durable sessions -------------------------------------------------------------------------
+
+    async def open_durable(self) -> None:
+        """Launch the durable runtime, open (or continue) the session, and finish a turn left unfinished."""
+        from . import durable
+
+        assert self.store is not None
+        rt = durable.launch(self.store, log_level="CRITICAL")  # failures are shown here, in one line each
+        self.durable = await rt.session(TARGET, self.session_id or new_session_id())
+        self.session_id = self.durable.id
+        self.session.messages = list(self.durable.messages)
+        config_file(self.durable.id).parent.mkdir(parents=True, exist_ok=True)
+        config_file(self.durable.id).write_text(self.config.model_dump_json(indent=1), encoding="utf-8")
+        turns = sum(1 for m in self.session.messages if m.role == "user")
+        self.console.print(f"[dim]session {self.durable.id} (durable{f', {turns} turn(s) so far' if turns else ''})[/]")
+        last = self.durable.last_turn()
+        if last is not None and (await last.info()).status not in ("done", "failed", "cancelled"):
+            self.console.print(f"[yellow]turn {self.durable.turns} did not finish; resuming it[/]")
+            await self.turn(None)
+
+    async def durable_turn(self, text: str | None) -> Any:
+        """Run the turn as durable run `S/n`; its events still reach the display, and its questions
+        are asked here (or answered from anywhere else: `agentflow runs approve`)."""
+        from .durable import DurableRunError
+
+        ds = self.durable
+        assert ds is not None
+        if text is None:
+            run = ds.last_turn()
+            assert run is not None
+        else:
+            ds.messages = self.session.messages
+            with listening(self.display.event, deltas=True):
+                run = await ds.begin(text)
+        watcher = asyncio.ensure_future(self.answer_waits(run))
+        try:
+            result = await run.result()
+        except asyncio.CancelledError:
+            await asyncio.shield(run.cancel())  # stop it in the database too
+            if text is not None:
+                self.session.messages = ds.messages = [*ds.messages, Message.user(text),
+                                                       Message.assistant("(the person cancelled this turn)")]
+            raise
+        except DurableRunError as e:
+            if e.result is not None:
+                ds.keep(e.result)
+                self.session.messages = ds.messages
+            raise
+        finally:
+            watcher.cancel()
+        ds.keep(result)
+        self.session.messages = ds.messages
+        return result
+
+    async def answer_waits(self, run: DurableRun) -> None:
+        """Ask the person each question the run waits on, and send the reply to the run."""
+        asked: set[str] = set()
+        while True:
+            for wait in await run.waiting():
+                if wait["name"] not in asked:
+                    asked.add(wait["name"])
+                    reply = await self.ask(HumanRequest.model_validate(wait))
+                    await run.reply(reply, wait["name"])
+            await asyncio.sleep(0.25)
 
     def error(self, e: BaseException) -> None:
         text = str(e) if isinstance(e, AgentflowError) else f"{type(e).__name__}: {e}"
@@ -294,7 +407,13 @@ class Chat:
             p(f"loaded {arg}: {sum(1 for m in self.session.messages if m.role == 'user')} turn(s)")
         elif name == "/reset":
             self.session = self.build([])
-            p("a new conversation")
+            if self.durable is not None:
+                from .durable import current
+
+                self.durable = await current().session(TARGET, new_session_id())
+                p(f"a new conversation: session {self.durable.id}")
+            else:
+                p("a new conversation")
         elif name == "/mode":
             if arg not in MODES:
                 raise AgentflowError(f"/mode takes one of {', '.join(MODES)}")
@@ -348,4 +467,6 @@ class Chat:
         config.model = self.config.model  # the model in use stays; the rest is the saved session's
         self.config = config
         self.session = self.build(messages)
+        if self.durable is not None:
+            self.durable.messages = messages
         self.display.per_agent = per_agent

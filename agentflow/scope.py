@@ -71,12 +71,28 @@ def entered(scope: Scope) -> Generator[Scope]:
         _current.reset(token)
 
 
+_listener: ContextVar[tuple[Emit, bool] | None] = ContextVar("agentflow_listener", default=None)
+
+
+@contextmanager
+def listening(emit: Emit, *, deltas: bool = False) -> Generator[None]:
+    """Top-level runs started here (also inside a durable run started here) send their events to
+    `emit`: how a caller hears a run it does not start itself, such as a durable one."""
+    token = _listener.set((emit, deltas))
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
 def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: StepRunner | None, path: str | None,
                emit: Emit | None, deltas: bool = False) -> tuple[Scope, Scope | None]:
     """The scope of a new run named `name`, and its parent's: inside another run's tool, the new run
     is that run's child; explicit arguments win over what it would inherit."""
     parent = current_scope()
     if parent is None:
+        if emit is None and (ambient := _listener.get()) is not None:
+            emit, deltas = ambient
         path = path or name
         return Scope(path, path, (budget or Budget()).child(limits), runner or ambient_runner(), emit,
                      deltas=deltas and emit is not None), None

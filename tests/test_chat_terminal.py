@@ -73,7 +73,7 @@ def test_a_tool_call_that_needs_approval_asks_inline(chat, tmp_path: Path) -> No
     term.type("shell again")
     term.wait_for("approve?", after="you> shell again")
     term.type("/approve")
-    term.wait_for("wrote marker.txt", after="you> shell again")
+    term.wait_for("The shell said: exit code 0", after="you> shell again")
     assert (tmp_path / "marker.txt").read_text().strip() == "approved-ran"
     term.prompt(3)
     assert term.close() == 0
@@ -99,7 +99,8 @@ def test_ctrl_c_cancels_the_turn_and_the_session_goes_on(chat) -> None:  # type:
 def test_errors_are_one_readable_line_and_the_session_survives(chat) -> None:  # type: ignore[no-untyped-def]
     term: Terminal = chat("--persona", "tutor")
     term.type("fail now")
-    screen = term.wait_for("error: test:chat answered 503 Service Unavailable")
+    screen = term.wait_for("test:chat answered 503 Service Unavailable")
+    assert any(line.startswith("error: ") and "503" in line for line in screen.splitlines())
     term.prompt(2)
     term.type("/bogus")
     screen = term.wait_for("error: unknown command /bogus; /help lists them")
@@ -179,3 +180,48 @@ def test_slash_commands_complete_with_tab_and_sessions_save_and_load(chat, tmp_p
     term.type("/quit")
     term.finish()
     assert term.child.exitstatus == 0
+
+
+def test_in_memory_sessions_ask_for_approval_too(chat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    term: Terminal = chat("--no-durable", "--persona", "coder", "--root", str(tmp_path))
+    term.type("shell please")
+    term.wait_for("approve?")
+    term.type("y")
+    term.wait_for("The shell said: exit code 0")
+    assert (tmp_path / "marker.txt").read_text().strip() == "approved-ran"
+    assert not (tmp_path / ".agentflow" / "agentflow.db").exists()  # nothing was journaled
+    term.prompt(2)
+    assert term.close() == 0
+
+
+def test_a_durable_session_survives_a_kill_while_it_waits_and_resumes(tmp_path: Path) -> None:
+    first = Terminal(["chat", "--model", CHAT_MODEL, "--persona", "tutor,coder", "--root", str(tmp_path)], tmp_path)
+    try:
+        first.wait_for("you>")
+        session = next(w for w in first.wait_for("session chat-").split() if w.startswith("chat-"))
+        first.type("compute it")
+        first.wait_for("Done: 6*7 is 42.")
+        first.prompt(2)
+        first.type("shell please")
+        first.wait_for("approve?")
+        first.child.kill(9)  # the process dies while the run waits for the person
+    finally:
+        first.child.close(force=True)
+    assert not (tmp_path / "marker.txt").exists()
+
+    second = Terminal(["chat", "--model", CHAT_MODEL, "--resume", session], tmp_path)
+    try:
+        screen = second.wait_for("approve?")
+        assert f"session {session} (durable, 1 turn(s) so far)" in screen
+        assert "turn 2 did not finish; resuming it" in screen
+        second.type("y")
+        second.wait_for("The shell said: exit code 0")
+        assert (tmp_path / "marker.txt").read_text().strip() == "approved-ran"
+        second.prompt(1)
+        second.type("/history")
+        screen = second.wait_for("you: shell please", after="you> /history")
+        assert "you: compute it" in screen.split("you> /history")[-1]
+        assert second.close() == 0
+        assert f"agentflow chat --resume {session}" in second.text()
+    finally:
+        second.child.close(force=True)

@@ -114,12 +114,12 @@ class Registry:
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
 
-    def add(self, target: Target, name: str | None = None) -> str:
+    def add(self, target: Target, name: str | None = None, *, replace: bool = False) -> str:
         if not isinstance(target, (Agent, Supervisor, Workflow)):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigError(f"cannot run {target!r} durably: register an Agent, a Supervisor or a Workflow")
         name = name or target.name
         known = self.entries.get(name)
-        if known is not None and known.target is not target:
+        if known is not None and known.target is not target and not replace:
             raise ConfigError(f"two targets are registered as {name!r}: pass name= to tell them apart "
                               "(a run finds its target by this name when it resumes)")
         self.entries[name] = Entry(name, target)
@@ -145,6 +145,7 @@ class Registry:
 registry = Registry()
 
 
-def register(target: Target, name: str | None = None) -> str:
-    """Make `target` runnable durably under `name` (default: its own name); returns the name."""
-    return registry.add(target, name)
+def register(target: Target, name: str | None = None, *, replace: bool = False) -> str:
+    """Make `target` runnable durably under `name` (default: its own name); returns the name.
+    `replace=True` lets a new definition take over a name (pending runs then resume with it)."""
+    return registry.add(target, name, replace=replace)

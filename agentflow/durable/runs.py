@@ -224,8 +224,16 @@ class DurableSession:
 
     async def send(self, text: str) -> Any:
         """One user turn, run durably; the `RunResult` (its `output` is the reply)."""
+        return self.keep(await (await self.begin(text)).result())
+
+    async def begin(self, text: str) -> DurableRun:
+        """Start one user turn; `keep` its result when it is done."""
         self.turns += 1
-        run = await self.runtime.start(self.target, text, id=f"{self.id}/{self.turns}", history=self.messages)
-        result = await run.result()
+        return await self.runtime.start(self.target, text, id=f"{self.id}/{self.turns}", history=self.messages)
+
+    def keep(self, result: Any) -> Any:
         self.messages = close_open_calls(result.messages)
         return result
+
+    def last_turn(self) -> DurableRun | None:
+        return None if not self.turns else self.runtime.get(f"{self.id}/{self.turns}")
