@@ -51,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     personas.add_argument("--personas", action="append", default=[], metavar="DIR", help="more persona files")
     how = personas.add_subparsers(dest="action", required=True)
     ls = how.add_parser("list", help="every persona found")
-    ls.add_argument("--json", action="store_true")
     show = how.add_parser("show", help="one persona: its fields, tools and instructions")
     show.add_argument("name")
-    show.add_argument("--json", action="store_true")
+    for p in (ls, show):
+        p.add_argument("--personas", action="append", default=argparse.SUPPRESS, metavar="DIR",
+                       help="more persona files")
+        p.add_argument("--json", action="store_true")
 
     tools = sub.add_parser("tools", help="the ready-made tools personas can name")
     tools.add_argument("--json", action="store_true")
@@ -192,9 +194,10 @@ async def _run(args: argparse.Namespace) -> int:
     from .durable.codec import jsonable
     from .loading import is_file_ref, load_model, load_object
     from .supervisor import Supervisor
-    from .workflow import Workflow, WorkflowResult
+    from .workflow import Workflow, WorkflowError, WorkflowResult
 
     console = Console(stderr=True, highlight=False, quiet=args.quiet)
+    agents: set[str] = set()
     if is_file_ref(args.target):
         target = load_object(args.target, (Workflow, Supervisor, Agent), "workflow, agent or supervisor")
         inputs = dict(_input(i) for i in args.input)
@@ -211,20 +214,21 @@ async def _run(args: argparse.Namespace) -> int:
     else:
         if args.input or args.task is not None:
             raise ConfigError("a task in quotes takes no --input and no second argument")
-        from .repl import Chat
+        from .repl import team
 
-        chat = Chat(_config(args), model=load_model(args.model), console=console)
-        stream = chat.supervisor.stream(args.target)
-        top = chat.supervisor.name
-    display = Display(console, top)
+        supervisor = team(_config(args), load_model(args.model))
+        stream = supervisor.stream(args.target)
+        top, agents = supervisor.name, set(supervisor.agents)
+    display = Display(console, top, agents=agents)
     try:
         async for event in stream:
             display.event(event)
-    except AgentflowError:
+        result = stream.result
+    except WorkflowError as e:  # a task failed: report it like any other result
+        result = e.result
+        result.error = str(e)
+    finally:
         display.finish_turn(None)
-        raise
-    display.finish_turn(None)
-    result = stream.result
     if isinstance(result, WorkflowResult):
         ok = result.error is None
         data: dict[str, Any] = {"output": jsonable(result.output), "outputs": jsonable(result.outputs),
@@ -237,7 +241,8 @@ async def _run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         output = data["output"]
-        print(output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False))
+        if output is not None:
+            print(output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False))
         if not ok:
             print(f"agentflow: the run stopped: {data.get('stop_reason') or 'error'}: "
                   f"{data.get('detail') or data.get('error')}", file=sys.stderr)

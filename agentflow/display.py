@@ -22,6 +22,7 @@ from .events import Event, RunFinished, RunStarted, TextChunk
 from .messages import Usage
 from .planning import Plan, PlanMade, PlanStepChanged
 from .result import ModelStep, ToolStep
+from .workflow.result import TaskFinished, TaskStarted
 from .worklist import WorkItem, WorklistChanged
 
 STATUS_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red", "cancelled": "dim red",
@@ -93,6 +94,11 @@ class Display:
             mark = "[red]✗[/]" if event.error else "[dim]·[/]"
             call = f"{event.call.name}({short(event.call.arguments, 60)})"
             return f"{pad}  {mark} {escape(call)} [dim]→ {escape(short(event.observation, 80))}[/]"
+        if isinstance(event, TaskStarted):
+            return f"[cyan]▸ {escape(event.id)}[/] [dim]{escape(short(event.inputs, 80)) if event.inputs else ''}[/]"
+        if isinstance(event, TaskFinished):
+            style = "green" if event.status in ("done", "reused", "edited") else "red"
+            return f"[{style}]✓ {escape(event.id)} {event.status}[/] [dim]→ {escape(short(event.output))}[/]"
         if isinstance(event, PlanMade):
             self.plan, self.plan_status = event.plan, {}
             if self.reviewed:

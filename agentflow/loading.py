@@ -55,9 +55,11 @@ def load_object(ref: str, kinds: tuple[type[Any], ...], what: str) -> Any:
     path, name = split_ref(ref)
     module = load_module(path)
     if name is not None:
-        if not hasattr(module, name):
-            raise ConfigError(f"{path} has no {name!r}")
-        return getattr(module, name)
+        value = getattr(module, name, None)
+        if not isinstance(value, kinds):
+            found = "nothing" if value is None else f"a {type(value).__name__}"
+            raise ConfigError(f"{path}:{name} must be a {what}, but {name!r} is {found}")
+        return value
     found = {k: v for k, v in vars(module).items() if isinstance(v, kinds) and not k.startswith("_")}
     if len(found) != 1:
         names = ", ".join(found) or "none"

@@ -203,6 +203,6 @@ def personas(dirs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Persona]:
 def get(name: str, dirs: Sequence[str | os.PathLike[str]] = ()) -> Persona:
     found = personas(dirs)
     if name not in found:
-        raise ConfigError(f"there is no persona {name!r}; known: {', '.join(sorted(found))}. Add one as "
-                          f"{name}.md in a directory given with --personas or ${ENV}")
+        raise ConfigError(f"there is no persona {name!r}; known: {', '.join(sorted(found))}. Add a file with "
+                          f"`name: {name}` to a directory given with --personas or ${ENV}")
     return found[name]

@@ -38,7 +38,7 @@ from .models import Model
 from .planning import Plan
 from .runner import StepRunner, using
 from .scope import listening
-from .supervisor import Mode, Session, Supervisor
+from .supervisor import Mode, OnPlan, Session, Supervisor
 
 if TYPE_CHECKING:
     from .durable import DurableRun, DurableSession
@@ -75,6 +75,17 @@ class ChatConfig(BaseModel):
     root: str = "."
     allow_hosts: list[str] = Field(default_factory=list[str])
     timeout: float = 30.0
+
+
+def team(config: ChatConfig, model: Model, on_plan: OnPlan | None = None) -> Supervisor[str]:
+    """The supervisor of a chat (or of `agentflow run`): the named personas as its task agents."""
+    found = persona.personas(config.persona_dirs)
+    names = config.personas or sorted(found)
+    if missing := [n for n in names if n not in found]:
+        raise ConfigError(f"there is no persona {', '.join(map(repr, missing))}; known: {', '.join(found)}")
+    agents = [found[n].agent(model=model, root=config.root, allow_hosts=config.allow_hosts, timeout=config.timeout)
+              for n in names]
+    return Supervisor(agents, model=model, mode=config.mode, name=NAME, instructions=INSTRUCTIONS, on_plan=on_plan)
 
 
 def new_session_id() -> str:
@@ -138,21 +149,12 @@ class Chat:
 
     def build(self, messages: list[Message]) -> Session[str]:
         """The supervisor and display for the current config; the conversation `messages` carried over."""
-        found = persona.personas(self.config.persona_dirs)
-        names = self.config.personas or sorted(found)
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise AgentflowError(f"there is no persona {', '.join(map(repr, missing))}; known: {', '.join(found)}")
-        c = self.config
-        agents = [found[n].agent(model=self.model, root=c.root, allow_hosts=c.allow_hosts, timeout=c.timeout)
-                  for n in names]
-        self.supervisor = Supervisor(agents, model=self.model, mode=c.mode, name=NAME, instructions=INSTRUCTIONS,
-                                     on_plan="human" if c.mode == "plan" else None)
+        self.supervisor = team(self.config, self.model, on_plan="human" if self.config.mode == "plan" else None)
         if self.store is not None:
             from .durable import register
 
             register(self.supervisor, TARGET, replace=True)  # turns resume with the session's current setup
-        self.display = Display(self.console, NAME, agents=set(names))
+        self.display = Display(self.console, NAME, agents=set(self.supervisor.agents))
         session = self.supervisor.session()
         session.messages = messages
         return session
@@ -191,7 +193,7 @@ class Chat:
                 try:
                     if not await self.command(line):
                         return 0
-                except AgentflowError as e:
+                except Exception as e:  # a bad command is one line, never the end of the session
                     self.error(e)
                 continue
             await self.turn(line)
@@ -429,9 +431,9 @@ class Chat:
         total = Usage()
         for agent, u in sorted(self.display.per_agent.items()):
             total = total + u
-            table.add_row(agent, str(u.requests), str(u.input_tokens), str(u.output_tokens), f"${u.cost:.4f}")
+            table.add_row(agent, str(u.requests), str(u.input_tokens), str(u.output_tokens), _money(u))
         table.add_row("[bold]total[/]", str(total.requests), str(total.input_tokens), str(total.output_tokens),
-                      f"${total.cost:.4f}")
+                      _money(total))
         self.console.print(table)
 
     def show_history(self) -> None:
@@ -470,3 +472,8 @@ class Chat:
         if self.durable is not None:
             self.durable.messages = messages
         self.display.per_agent = per_agent
+
+
+def _money(usage: Usage) -> str:
+    """The cost, or "?" when the model's prices are not known."""
+    return "?" if usage.cost is None else f"${usage.cost:.4f}"

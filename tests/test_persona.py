@@ -152,6 +152,7 @@ def test_a_full_persona_file_parses() -> None:
 
 
 @pytest.mark.parametrize(("front", "line", "field", "words"), [
+    pytest.param(("name: poet: really", "role: r", "goal: g"), 2, None, "YAML error", id="yaml-first-line"),
     pytest.param(("name: poet", "role: a poet: really", "goal: g"), 3, None, "YAML error", id="yaml-syntax"),
     pytest.param(("name: poet", "role: r", "goal: g", "\tcolour: red"), 5, None, "YAML error", id="yaml-tab"),
     pytest.param((*BASE, "tools: [calculator, laser]"), 5, "tools", "unknown tool 'laser'", id="unknown-tool"),
@@ -279,7 +280,7 @@ def test_get_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
         get("nope")
     assert "there is no persona 'nope'; known: analyst, coder, editor, planner, researcher, tutor, writer" \
         in str(info.value)
-    assert "nope.md" in str(info.value) and "AGENTFLOW_PERSONAS" in str(info.value)
+    assert "`name: nope`" in str(info.value) and "AGENTFLOW_PERSONAS" in str(info.value)
     write(tmp_path, "poet.md", *BASE)
     with pytest.raises(ConfigError, match=r"known: .*poet"):
         get("nope", dirs=[tmp_path])
