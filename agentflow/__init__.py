@@ -4,7 +4,7 @@ from .agent import Agent, AgentStream, EventStream
 from .dag import CycleError
 from .delegation import AgentTool
 from .errors import AgentflowError, ConfigError, ModelError, OutputValidationError, ToolDefinitionError
-from .events import Event, RunFinished, RunStarted
+from .events import Event, RunFinished, RunStarted, TextChunk
 from .limits import Budget, Limits
 from .messages import Message, ModelResponse, TextDelta, ToolCall, ToolCallDelta, Usage
 from .models import FunctionModel, Model, ModelSettings, ScriptedModel, get_model
@@ -51,6 +51,7 @@ __all__ = [
     "Step",
     "StepRunner",
     "Supervisor",
+    "TextChunk",
     "TextDelta",
     "Tool",
     "ToolCall",

@@ -143,8 +143,10 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
         if key not in FIELDS:
             raise PersonaError(path, at.get(str(key)), str(key), f"unknown field; fields are {', '.join(FIELDS)}")
     for key in REQUIRED:
-        if not isinstance(data.get(key), str) or not data[key].strip():
+        if data.get(key) is None or (isinstance(data[key], str) and not data[key].strip()):
             raise PersonaError(path, at.get(key, 2), key, "missing or empty: every persona needs name, role and goal")
+        if not isinstance(data[key], str):
+            raise PersonaError(path, at[key], key, f"must be text, not {data[key]!r}: put it in quotes")
     if not _NAME.fullmatch(data["name"]):
         raise PersonaError(path, at["name"], "name", f"{data['name']!r} must be 1-64 letters, digits, '_' or '-'")
     tools = data.get("tools") or []
@@ -167,7 +169,10 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
     try:
         persona.output_type()
     except PersonaError as e:
-        raise PersonaError(path, at.get("output"), e.field, str(e).split(": ", 2)[-1]) from None
+        fields = next((v for k, v in node.value if getattr(k, "value", None) == "output"), None)
+        lines = {k.value: k.start_mark.line + 2 for k, _ in fields.value} if isinstance(fields, yaml.MappingNode) else {}
+        line = lines.get((e.field or "").removeprefix("output."), at.get("output"))
+        raise PersonaError(path, line, e.field, str(e).split(": ", 2)[-1]) from None
     return persona
 
 
