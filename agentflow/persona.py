@@ -169,8 +169,8 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
     try:
         persona.output_type()
     except PersonaError as e:
-        fields = next((v for k, v in node.value if getattr(k, "value", None) == "output"), None)
-        lines = {k.value: k.start_mark.line + 2 for k, _ in fields.value} if isinstance(fields, yaml.MappingNode) else {}
+        spec = next((v for k, v in node.value if getattr(k, "value", None) == "output"), None)
+        lines = {k.value: k.start_mark.line + 2 for k, _ in spec.value} if isinstance(spec, yaml.MappingNode) else {}
         line = lines.get((e.field or "").removeprefix("output."), at.get("output"))
         raise PersonaError(path, line, e.field, str(e).split(": ", 2)[-1]) from None
     return persona
