@@ -154,7 +154,9 @@ class Chat:
             from .durable import register
 
             register(self.supervisor, TARGET, replace=True)  # turns resume with the session's current setup
+        spent = self.display.per_agent if hasattr(self, "display") else {}
         self.display = Display(self.console, NAME, agents=set(self.supervisor.agents))
+        self.display.per_agent = spent  # /cost counts the whole session, across /mode and /reset
         session = self.supervisor.session()
         session.messages = messages
         return session
@@ -244,14 +246,19 @@ class Chat:
         self.durable = await rt.session(TARGET, self.session_id or new_session_id())
         self.session_id = self.durable.id
         self.session.messages = list(self.durable.messages)
-        config_file(self.durable.id).parent.mkdir(parents=True, exist_ok=True)
-        config_file(self.durable.id).write_text(self.config.model_dump_json(indent=1), encoding="utf-8")
+        self.save_setup()
         turns = sum(1 for m in self.session.messages if m.role == "user")
         self.console.print(f"[dim]session {self.durable.id} (durable{f', {turns} turn(s) so far' if turns else ''})[/]")
         last = self.durable.last_turn()
         if last is not None and (await last.info()).status not in ("done", "failed", "cancelled"):
             self.console.print(f"[yellow]turn {self.durable.turns} did not finish; resuming it[/]")
             await self.turn(None)
+
+    def save_setup(self) -> None:
+        if self.durable is not None:
+            path = config_file(self.durable.id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.config.model_dump_json(indent=1), encoding="utf-8")
 
     async def durable_turn(self, text: str | None) -> Any:
         """Run the turn as durable run `S/n`; its events still reach the display, and its questions
@@ -413,6 +420,7 @@ class Chat:
                 from .durable import current
 
                 self.durable = await current().session(TARGET, new_session_id())
+                self.save_setup()
                 p(f"a new conversation: session {self.durable.id}")
             else:
                 p("a new conversation")
@@ -421,6 +429,7 @@ class Chat:
                 raise AgentflowError(f"/mode takes one of {', '.join(MODES)}")
             self.config.mode = arg  # type: ignore[assignment]
             self.session = self.build(self.session.messages)
+            self.save_setup()
             p(f"mode {arg}")
         else:
             raise AgentflowError(f"unknown command {name}; /help lists them")
@@ -471,6 +480,7 @@ class Chat:
         self.session = self.build(messages)
         if self.durable is not None:
             self.durable.messages = messages
+            self.save_setup()
         self.display.per_agent = per_agent
 
 
