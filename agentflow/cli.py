@@ -205,12 +205,11 @@ async def _run(args: argparse.Namespace) -> int:
             if args.task is not None:
                 raise ConfigError(f"{args.target} is a workflow: give its inputs with --input NAME=VALUE")
             stream: Any = target.stream(**inputs)
-            top = target.name
         else:
             if args.task is None:
                 raise ConfigError(f"{args.target} holds an agent or supervisor: give it a task after the file")
             stream = target.stream(args.task)
-            top = target.name
+        top = target.name
     else:
         if args.input or args.task is not None:
             raise ConfigError("a task in quotes takes no --input and no second argument")

@@ -13,6 +13,7 @@ import os
 from datetime import datetime
 from typing import Any
 
+from .display import short
 from .loading import load_module
 
 DB_HELP = "database URL (default: $AGENTFLOW_DB or sqlite:///.agentflow/agentflow.db)"
@@ -80,7 +81,7 @@ async def _act(rt: Any, args: argparse.Namespace) -> int:
             return 0
         for i in infos:
             what = i.task if i.task is not None else json.dumps(i.inputs)
-            print(f"{i.id}  {i.status:<9} {i.target:<16} {_when(i.created_at)}  {_short(what, 60)}")
+            print(f"{i.id}  {i.status:<9} {i.target:<16} {_when(i.created_at)}  {short(what, 60)}")
         if not infos:
             print("no runs")
         return 0
@@ -142,14 +143,14 @@ async def _show(rt: Any, run_id: str, as_json: bool) -> int:
         depth = _owner(s.name).count("/")
         tokens = f" {s.input_tokens}+{s.output_tokens} tok" if s.input_tokens or s.output_tokens else ""
         took = f" {s.seconds:.2f}s" if s.seconds is not None else ""
-        line = f"  {'  ' * min(depth, 6)}{s.name} [{s.kind}]{tokens}{took}: {_short(_gist(s.output), 70)}"
+        line = f"  {'  ' * min(depth, 6)}{s.name} [{s.kind}]{tokens}{took}: {short(_gist(s.output), 70)}"
         print(line + (f"  ERROR {s.error}" if s.error else ""))
     if isinstance(output, dict) and output.get("kind") == "workflow":
         print("outputs")
         for name, value in output["outputs"].items():
-            print(f"  {name}: {_short(json.dumps(value, ensure_ascii=False), 90)}")
+            print(f"  {name}: {short(json.dumps(value, ensure_ascii=False), 90)}")
     elif isinstance(output, dict):
-        print(f"output   {_short(json.dumps(output.get('output'), ensure_ascii=False), 200)}")
+        print(f"output   {short(json.dumps(output.get('output'), ensure_ascii=False), 200)}")
     return 0
 
 
@@ -170,11 +171,6 @@ def _gist(output: Any) -> str:
         if "value" in output:
             return json.dumps(output["value"], ensure_ascii=False)
     return json.dumps(output, ensure_ascii=False)
-
-
-def _short(text: str, n: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _when(epoch: float | None) -> str:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 from agentflow import FunctionModel, Message, ModelError
-from agentflow.messages import ModelResponse, StreamEvent, TextDelta
+from agentflow.messages import StreamEvent, TextDelta
 from agentflow.models import ModelSettings
 from agentflow.models.base import OutputSpec, ToolSpec
 from agentflow.models.scripted import Reply, RequestInfo, call
@@ -91,14 +90,10 @@ class SlowStreamingModel(FunctionModel):
     async def stream(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec] = (),
                      output: OutputSpec | None = None,
                      settings: ModelSettings | None = None) -> AsyncIterator[StreamEvent]:
-        response: Any = None
         async for event in super().stream(messages, tools=tools, output=output, settings=settings):
             if isinstance(event, TextDelta):
                 await asyncio.sleep(WORD_PAUSE)
-            if isinstance(event, ModelResponse):
-                response = event
             yield event
-        assert response is not None
 
 
 model = SlowStreamingModel(reply, name="chat")

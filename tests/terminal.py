@@ -87,4 +87,3 @@ class Terminal:
             self.pump(0.05)
         self.pump(0.1)
         self.child.close()
-        return self.child.exitstatus
