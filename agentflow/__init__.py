@@ -1,6 +1,7 @@
 """agentflow: agents of agents and durable LLM workflows."""
 
 from .agent import Agent, AgentStream, EventStream
+from .conversation import Conversation, ConversationResult, GroupChat, SpeakerChosen, Turn, UserProxy, Verdict
 from .dag import CycleError
 from .delegation import AgentTool
 from .errors import AgentflowError, ConfigError, ModelError, OutputValidationError, ToolDefinitionError
@@ -26,10 +27,13 @@ __all__ = [
     "AgentflowError",
     "Budget",
     "ConfigError",
+    "Conversation",
+    "ConversationResult",
     "CycleError",
     "Event",
     "EventStream",
     "FunctionModel",
+    "GroupChat",
     "Limits",
     "Message",
     "Model",
@@ -48,6 +52,7 @@ __all__ = [
     "RunStarted",
     "ScriptedModel",
     "Session",
+    "SpeakerChosen",
     "Step",
     "StepRunner",
     "Supervisor",
@@ -59,7 +64,10 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolStep",
+    "Turn",
     "Usage",
+    "UserProxy",
+    "Verdict",
     "WorkItem",
     "WorklistChanged",
     "get_model",

@@ -180,12 +180,17 @@ class Agent(Generic[T]):
                history: Sequence[Message] | None, emit: Emit | None, deltas: bool = False) -> _Run[T]:
         scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit,
                                    deltas=deltas)
-        return _Run(self, task, scope, parent, history)
+        return self._new_run(task, scope, parent, history)
 
     async def _run_in(self, scope: Scope, task: str, history: Sequence[Message] | None) -> RunResult[T]:
         """A run that is a phase of its caller's run (a supervisor's planning call): the caller's scope,
         no start and end events of its own, not one of its children."""
-        return await _Run(self, task, scope, None, history, announce=False).run()
+        return await self._new_run(task, scope, None, history, announce=False).run()
+
+    def _new_run(self, task: str, scope: Scope, parent: Scope | None, history: Sequence[Message] | None,
+                 announce: bool = True) -> _Run[T]:
+        """The state of a new run; a subclass may bring its own loop variant (conversation turns do)."""
+        return _Run(self, task, scope, parent, history, announce)
 
     async def _before_turn(self, run: _Run[T]) -> None:
         """Runs before each model call after the first; a subclass may add messages to `run.messages`."""

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .conversation import SpeakerChosen, Turn
 from .events import Event, RunFinished, RunStarted, TextChunk
 from .messages import Usage
 from .planning import Plan, PlanMade, PlanStepChanged
@@ -200,3 +201,74 @@ class Display:
             held, self.held = self.held, None
             for event in held:
                 self.event(event)
+
+
+COLORS = ("magenta", "cyan", "green", "yellow", "blue", "red")
+
+
+class ConversationDisplay:
+    """Prints a conversation (or group chat) as it happens: each message under its speaker's name,
+    streamed when the run has deltas, the tool calls a speaker made folded to one line each, and
+    the manager's choices when a model made them."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.top: str | None = None
+        self.streaming: str | None = None  # the speaker whose text is being streamed now
+        self.colors: dict[str, str] = {}
+
+    def name(self, speaker: str) -> str:
+        color = self.colors.setdefault(speaker, COLORS[len(self.colors) % len(COLORS)])
+        return f"[bold {color}]{escape(speaker)}[/]"
+
+    def event(self, event: Event) -> None:
+        if self.top is None:
+            if isinstance(event, RunStarted):
+                self.top = event.agent
+            return
+        depth = event.agent.count("/") - self.top.count("/")
+        who = event.agent.rsplit("/", 1)[-1]
+        if isinstance(event, TextChunk):
+            if depth == 1:
+                if self.streaming != who:
+                    self.end_text()
+                    self.console.print(f"{self.name(who)}: ", end="")
+                    self.streaming = who
+                self.console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+                self.console.file.flush()
+            return
+        if isinstance(event, Turn):
+            if self.streaming == event.speaker and not event.final:
+                self.end_text()
+                return
+            self.end_text()
+            if event.final:
+                self.console.print(f"[green]✓[/] {self.name(event.speaker)} [green]called finish[/]: "
+                                   f"{escape(event.text)}")
+            else:
+                self.console.print(f"{self.name(event.speaker)}: {escape(event.text)}")
+            return
+        self.end_text()
+        if isinstance(event, SpeakerChosen) and event.by in ("manager", "fallback", "wrap_up"):
+            note = f" [dim]({escape(event.note)})[/]" if event.note else ""
+            self.console.print(f"[dim]→ {escape(event.speaker)} speaks ({event.by})[/]{note}")
+        elif isinstance(event, ToolStep) and depth >= 1 and who != "manager" \
+                and event.call.name not in ("finish", "say"):
+            mark = "[red]✗[/]" if event.error else "[dim]·[/]"
+            call = f"{event.call.name}({short(event.call.arguments, 60)})"
+            pad = "  " * depth
+            self.console.print(f"{pad}{mark} {escape(call)} [dim]→ {escape(short(event.observation, 80))}[/]")
+        elif isinstance(event, RunStarted) and depth >= 2:
+            self.console.print(f"{'  ' * depth}[bold cyan]▸ {escape(who)}[/] [dim]←[/] {escape(short(event.task))}")
+        elif isinstance(event, RunFinished) and depth >= 1 and event.stop_reason != "finish":
+            self.console.print(f"{'  ' * depth}[red]✗ {escape(who)} {event.stop_reason}[/] "
+                               f"[dim]{escape(short(event.detail))}[/]")
+        elif isinstance(event, RunFinished) and depth == 0:
+            style = "green" if event.stop_reason == "finish" else "red"
+            self.console.print(f"[{style}]── the conversation ended: {event.stop_reason}[/] "
+                               f"[dim]{escape(short(event.detail))}[/]")
+
+    def end_text(self) -> None:
+        if self.streaming is not None:
+            self.console.print()
+            self.streaming = None

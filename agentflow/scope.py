@@ -96,8 +96,9 @@ def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: Step
         path = path or name
         return Scope(path, path, (budget or Budget()).child(limits), runner or ambient_runner(), emit,
                      deltas=deltas and emit is not None), None
+    emit = _both(emit, parent.emit)
     scope = Scope(path or f"{parent.path}/{name}", parent.child_key(name), (budget or parent.budget).child(limits),
-                  runner or parent.runner, _both(emit, parent.emit), deltas=deltas and emit is not None)
+                  runner or parent.runner, emit, deltas=deltas and emit is not None)
     return scope, parent
 
 
