@@ -1,4 +1,4 @@
-"""The `agentflow` command: `chat`, `run`, `personas`, `tools` and `runs`.
+"""The `agentflow` command: `chat`, `run`, `converse`, `personas`, `tools` and `runs`.
 
 Exit codes: 0 done, 1 the run failed or stopped short of its answer, 2 bad usage (an unknown
 persona, model or file: the message names it and the fix), 130 interrupted.
@@ -61,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     tools = sub.add_parser("tools", help="the ready-made tools personas can name")
     tools.add_argument("--json", action="store_true")
 
+    from .converse_cli import add_parser as add_converse
     from .runs_cli import add_parser
 
+    add_converse(sub, MODEL_HELP)
     add_parser(sub)
     args = parser.parse_args(argv)
     try:
@@ -103,6 +105,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _tools(args)
     if args.command == "chat":
         return _chat(args)
+    if args.command == "converse":
+        from .converse_cli import command as converse
+
+        return converse(args)
     return asyncio.run(_run(args))
 
 

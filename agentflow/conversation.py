@@ -29,6 +29,7 @@ from .limits import LimitReason, Limits
 from .messages import Message, ToolCall, Usage, close_open_calls
 from .models import Model, ModelSettings
 from .models.base import ToolSpec
+from .output import FINISH
 from .result import RunResult, StopReason, ToolStep
 from .scope import Scope, entered, open_scope
 from .tool import to_observation
@@ -197,6 +198,11 @@ class _Speaker(Agent[Any]):
                  announce: bool = True) -> _Run[Any]:
         return _TurnRun(self, task, scope, parent, history, announce)
 
+    def _refuse_finish(self, run: _Run[Any]) -> str | None:
+        if any(spec.name == FINISH for spec in run.specs):
+            return None
+        return "You may not end this conversation (others decide when it is over): reply with your message instead."
+
 
 class _TurnRun(_Run[Any]):
     """One turn: it ends with a text reply (or `say`), or with `finish`."""
@@ -310,7 +316,7 @@ class _Chat:
             run = await self.take_turn(member, wrap_up)
             if not run.ok:
                 return self.result(cast(Stop, run.stop_reason), f"{member.name}'s turn ended early: {run.detail}")
-            tool_calls = sum(1 for s in run.steps if isinstance(s, ToolStep) and s.call.name not in ("finish", SAY))
+            tool_calls = sum(1 for s in run.steps if isinstance(s, ToolStep) and s.call.name not in (FINISH, SAY))
             if isinstance(run.output, Verdict):
                 verdict = cast(Verdict[Any], run.output)
                 self.say(member.name, verdict.summary, run.usage, tool_calls, final=True)

@@ -215,6 +215,7 @@ class ConversationDisplay:
         self.console = console
         self.top: str | None = None
         self.streaming: str | None = None  # the speaker whose text is being streamed now
+        self.streamed: str | None = None  # the speaker whose message of this turn has been shown as it came
         self.colors: dict[str, str] = {}
 
     def name(self, speaker: str) -> str:
@@ -233,15 +234,15 @@ class ConversationDisplay:
                 if self.streaming != who:
                     self.end_text()
                     self.console.print(f"{self.name(who)}: ", end="")
-                    self.streaming = who
+                    self.streaming = self.streamed = who
                 self.console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
                 self.console.file.flush()
             return
         if isinstance(event, Turn):
-            if self.streaming == event.speaker and not event.final:
-                self.end_text()
-                return
             self.end_text()
+            streamed, self.streamed = self.streamed, None
+            if streamed == event.speaker and not event.final:
+                return
             if event.final:
                 self.console.print(f"[green]✓[/] {self.name(event.speaker)} [green]called finish[/]: "
                                    f"{escape(event.text)}")
@@ -253,7 +254,7 @@ class ConversationDisplay:
             note = f" [dim]({escape(event.note)})[/]" if event.note else ""
             self.console.print(f"[dim]→ {escape(event.speaker)} speaks ({event.by})[/]{note}")
         elif isinstance(event, ToolStep) and depth >= 1 and who != "manager" \
-                and event.call.name not in ("finish", "say"):
+                and (event.call.name not in ("finish", "say") or event.error):
             mark = "[red]✗[/]" if event.error else "[dim]·[/]"
             call = f"{event.call.name}({short(event.call.arguments, 60)})"
             pad = "  " * depth
@@ -265,8 +266,7 @@ class ConversationDisplay:
                                f"[dim]{escape(short(event.detail))}[/]")
         elif isinstance(event, RunFinished) and depth == 0:
             style = "green" if event.stop_reason == "finish" else "red"
-            self.console.print(f"[{style}]── the conversation ended: {event.stop_reason}[/] "
-                               f"[dim]{escape(short(event.detail))}[/]")
+            self.console.print(f"[{style}]── ended: {event.stop_reason}[/] [dim]· {escape(short(event.detail))}[/]")
 
     def end_text(self) -> None:
         if self.streaming is not None:

@@ -128,9 +128,42 @@ FILES = {
 
         model = FunctionModel(reply, name="stuck")
     """,
+    "talk.py": """
+        import re
+
+        from agentflow import FunctionModel
+        from agentflow.models.scripted import call
+
+
+        def reply(info):
+            system, last = info.messages[0].content or "", info.last.content or ""
+            said = sum(1 for m in info.messages if m.role == "assistant")
+            if system.startswith("You stand in"):  # the UserProxy: the goal's last word is the file to make
+                word = re.search(r"(\\w+)\\n\\nYou talk", system)[1]
+                if said == 0:
+                    return f"Please compute 6*7, and run: echo ran > {word}.txt"
+                return call("finish", summary=f"the tutor said {last!r}", goal_met="42" in last, result=last)
+            if system.startswith("You manage"):  # a group chat's manager: tutor first, then writer
+                return call("finish", speaker="tutor" if "was user" in last else "writer")
+            if system.startswith("You are tutor"):
+                return call("calculator", expression="6*7") if info.last.role == "user" else f"It is {last}."
+            if system.startswith("You are writer"):  # in a group it ends the chat, even when it may not
+                if "group conversation" not in system:
+                    return "I only write words."
+                return call("finish", summary="the tutor computed it", goal_met=True, result="6*7 = 42")
+            if system.startswith("You are coder"):
+                if info.last.role == "user":
+                    return call("shell", command=re.search(r"run: (.*)", last)[1])
+                return f"The shell said: {last}"
+            return "?"
+
+
+        model = FunctionModel(reply)
+    """,
 }
 
 TASK = ("run", "compute it", "--model", CHAT_MODEL, "-p", "tutor")
+TALK = ("converse", "--model", "talk.py")
 COMMANDS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     # help
     "help": (("--help",), {}),
@@ -181,6 +214,22 @@ COMMANDS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "not-runnable": (("run", "flows.py:greet", "a task", "-q"), {}),
     "agent": (("run", "helper.py", "say hi", "--json"), {}),
     "agent-no-task": (("run", "helper.py", "-q"), {}),
+    # converse
+    "help-converse": (("converse", "--help"), {}),
+    "pair": ((*TALK, "--assistant", "tutor", "--goal", "learn 6*7 in pairfile"), {}),
+    "pair-json": ((*TALK, "--assistant", "tutor", "--proxy-goal", "learn 6*7 in jsonfile", "--json", "-q"), {}),
+    "pair-unmet": ((*TALK, "--assistant", "writer", "--goal", "learn 6*7 in unmetfile", "-q"), {}),
+    "pair-refused": ((*TALK, "--assistant", "coder", "--goal", "make the file refused", "-q"), {}),
+    "pair-yes": ((*TALK, "--assistant", "coder", "--goal", "make the file approved", "--yes", "-q"), {}),
+    "group": ((*TALK, "--group", "tutor,writer", "--goal", "compute 6*7", "--manager", "round_robin"), {}),
+    "group-llm": ((*TALK, "--group", "tutor", "--group", "writer", "--goal", "compute 6*7", "--json", "-q"), {}),
+    "group-finisher": ((*TALK, "--group", "tutor,writer", "--goal", "x", "--finisher", "tutor",
+                        "--manager", "round_robin", "--max-turns", "3"), {}),
+    "converse-no-persona": ((*TALK, "--assistant", "nope", "--goal", "x"), {}),
+    "converse-no-goal": ((*TALK, "--assistant", "tutor"), {}),
+    "converse-both": ((*TALK, "--assistant", "tutor", "--group", "writer", "--goal", "x"), {}),
+    "group-opening": ((*TALK, "--group", "tutor,writer", "--goal", "x", "--opening", "hi"), {}),
+    "pair-manager": ((*TALK, "--assistant", "tutor", "--goal", "x", "--manager", "random"), {}),
 }
 
 
@@ -458,3 +507,82 @@ def test_run_an_agent_file_with_a_task(ran: Ran) -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["output"] == "echo: say hi" and data["stop_reason"] == "finish"
+
+
+# -- converse ---------------------------------------------------------------------------------------
+
+def test_converse_help(ran: Ran) -> None:
+    done = ran["help-converse"]
+    assert done.returncode == 0, done.stderr
+    for word in ("--assistant", "--group", "--goal", "--opening", "--manager", "--finisher", "--max-turns",
+                 "--yes", "--json", "--model", "--root"):
+        assert word in done.stdout
+    assert "converse" in ran["help"].stdout
+
+
+def test_converse_a_pair_shows_the_conversation_and_prints_the_result(ran: Ran) -> None:
+    done = ran["pair"]
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "It is 42.\n"
+    err = done.stderr
+    order = [err.index(s) for s in ("user_proxy: Please compute 6*7", 'calculator({"expression": "6*7"}) → 42',
+                                    "tutor: It is 42.", "✓ user_proxy called finish", "ended: finish")]
+    assert order == sorted(order)
+    assert "who" in err and "tokens" in err and "ended: finish by user_proxy (goal met)" in err  # the summary
+
+
+def test_converse_as_json(ran: Ran) -> None:
+    done = ran["pair-json"]
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["goal_met"] is True and data["stop_reason"] == "finish" and data["concluded_by"] == "user_proxy"
+    assert data["output"] == "It is 42."
+    assert [(t["speaker"], t["final"]) for t in data["transcript"]] == \
+        [("user_proxy", False), ("tutor", False), ("user_proxy", True)]
+    assert data["transcript"][1]["tool_calls"] == 1
+    assert set(data["per_agent"]) == {"user_proxy", "tutor"} and data["usage"]["requests"] == 4
+
+
+def test_converse_exits_1_when_the_goal_is_not_met(ran: Ran) -> None:
+    done = ran["pair-unmet"]  # the writer persona never computes: the proxy's verdict is "not met"
+    assert done.returncode == 1
+    assert "goal NOT met" in done.stderr
+
+
+def test_converse_approvals_are_refused_without_a_terminal_and_given_by_yes(ran: Ran, ws: Path) -> None:
+    refused = ran["pair-refused"]
+    assert "was not approved" in refused.stdout  # the coder reported the refusal; the proxy's result quotes it
+    assert not (ws / "refused.txt").exists()
+    approved = ran["pair-yes"]
+    assert (ws / "approved.txt").read_text().strip() == "ran"
+    assert "exit code 0" in approved.stdout
+
+
+def test_converse_a_group_chat(ran: Ran) -> None:
+    done = ran["group"]
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "6*7 = 42\n"
+    err = done.stderr
+    assert err.index("user: compute 6*7") < err.index("tutor: It is 42.") < err.index("✓ writer called finish")
+    data = json.loads(ran["group-llm"].stdout)  # the LLM manager picks tutor, then writer
+    assert data["goal_met"] is True and [t["speaker"] for t in data["transcript"]] == ["user", "tutor", "writer"]
+    assert "manager" in data["per_agent"]
+
+
+def test_converse_finishers_limit_who_may_end_a_group_chat(ran: Ran) -> None:
+    done = ran["group-finisher"]  # the writer may not finish: each `finish` is refused until its turn runs out
+    assert done.returncode == 1
+    assert "You may not end this conversation" in done.stderr  # the refusal, as the writer's tool line shows it
+    assert "ended: max_steps: writer's turn ended early: agent 'writer' reached max_steps" in done.stderr
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("converse-no-persona", "there is no persona 'nope'"),
+    ("converse-no-goal", "the following arguments are required: --goal"),
+    ("converse-both", "not allowed with argument"),
+    ("group-opening", "--opening is the UserProxy's first message"),
+    ("pair-manager", "--finisher and --manager are for --group"),
+])
+def test_converse_bad_usage_exits_2(ran: Ran, name: str, message: str) -> None:
+    done = ran[name]
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

@@ -29,7 +29,8 @@ def test_every_example_is_covered() -> None:
                "lotr_chain.py", "home_towns.py", "shopify_dag.py",  # test_workflow_examples.py
                "pattern_chain.py", "pattern_routing.py", "pattern_parallel.py", "pattern_orchestrator.py",
                "pattern_optimizer.py", "state_workflow.py",  # test_pattern_examples.py
-               "durable_deploy.py"}  # test_examples.py
+               "durable_deploy.py",  # test_examples.py
+               "math_tutor_pair.py", "writer_critic.py", "trip_group_chat.py"}  # test_examples.py
     assert {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")} == covered
 
 
@@ -96,3 +97,37 @@ def test_durable_deploy_waits_across_a_restart(tmp_path: Path) -> None:
     assert "model calls: 2;" in out
     assert re.search(r"home_town +edited\n +home_town~2 +reused\n +distance +done", out)
     assert "between Sedgefield and Pretoria" in out and "model calls: first run 3, re-run 1" in out
+
+
+def test_math_tutor_pair_ends_with_the_assistants_tests_passing(tmp_path: Path) -> None:
+    out = run_example("math_tutor_pair.py", "--dir", str(tmp_path))
+    assert STAND_IN in out
+    assert "code_assistant: I wrote tutor.py" in out and "user_proxy: Good. What happens" in out
+    assert 'run_tests({}) → exit code 0' in out  # the assistant ran its tests in the conversation
+    assert "ended: finish by user_proxy (goal met)" in out
+    assert "the assistant's tests, run again: PASSED" in out and "4 passed" in out
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["test_tutor.py", "tutor.py"]
+    # the tutor really works as a command-line program: right and wrong answers, a non-number, the score
+    done = subprocess.run([sys.executable, "-c", "import random, tutor; tutor.main(rounds=3, rng=random.Random(1))"],
+                          cwd=tmp_path, input="5\nabc\n7\n", capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "Score: " in done.stdout and "Not quite" in done.stdout
+
+
+def test_writer_critic_improves_the_text() -> None:
+    out = run_example("writer_critic.py")
+    assert STAND_IN in out
+    first, better = out.index("writer: Our new hiking socks"), out.index("writer: Meet Trailblaze Merino")
+    assert first < out.index("critic: Too vague") < better < out.index("critic called finish")
+    assert re.search(r"final text \(5\d words\):\nMeet Trailblaze Merino", out)
+    assert re.search(r"^writer +2 +0 +\d+ +\$0\.0000$", out, re.M)  # the summary: who, turns, tools, tokens, cost
+
+
+def test_trip_group_chat_plans_the_trip() -> None:
+    out = run_example("trip_group_chat.py")
+    assert STAND_IN in out
+    speakers = re.findall(r"^→ (\w+) speaks \(manager\)$", out, re.M)
+    assert speakers == ["navigator", "local_guide", "budgeter", "navigator"]
+    assert 'calculator({"expression": "3*110 + 3*2*35 + 90 + 40"}) → 670' in out
+    assert "ended: finish by navigator (goal met)" in out
+    assert "  - Day 3: Sintra by train" in out and "total: 670 EUR" in out
+    assert re.search(r"^manager +0 +0 +\d+", out, re.M)  # the manager's calls are counted too

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import threading
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from agentflow.tools import (
     Files,
     Python,
     Shell,
+    Tests,
     ToolConfig,
     add_days,
     calculator,
@@ -393,6 +395,46 @@ async def test_python_timeout_kills_it_and_its_children(tmp_path: Path) -> None:
     assert wait_dead(child), f"the child {child} survived the timeout"
 
 
+PASSING = "import unittest\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        self.assertEqual(2 + 2, 4)\n"
+FAILING = PASSING.replace("4)", "5)").replace("test_ok", "test_wrong")
+
+
+async def test_run_tests_reports_passing_and_failing_tests(tmp_path: Path) -> None:
+    (tmp_path / "test_good.py").write_text(PASSING)
+    t = Tests(tmp_path, requires_approval=False).tool()
+    assert t.requires_approval is False and Tests(tmp_path).tool().requires_approval  # code runs: asked by default
+    out = await t.call({})
+    assert out.startswith("exit code 0") and "1 passed" in out
+    assert "Deprecat" not in out  # plugin start-up chatter is kept from the model
+    (tmp_path / "test_bad.py").write_text(FAILING)
+    out = await t.call({})
+    assert out.startswith("exit code 1") and "1 failed, 1 passed" in out and "AssertionError" in out
+    out = await t.call({"path": "test_good.py"})  # one file only
+    assert out.startswith("exit code 0") and "1 passed" in out
+
+
+async def test_run_tests_falls_back_to_unittest_without_pytest(tmp_path: Path) -> None:
+    (tmp_path / "test_good.py").write_text(PASSING)
+    (tmp_path / "test_bad.py").write_text(FAILING)
+    no_pytest = tmp_path / "python-without-site"  # -S: no site-packages, so no pytest
+    no_pytest.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    no_pytest.chmod(0o755)
+    t = Tests(tmp_path, requires_approval=False, executable=str(no_pytest))
+    out = await t.run_tests()
+    assert out.startswith("exit code 1") and "Ran 2 tests" in out and "FAILED (failures=1)" in out
+    out = await t.run_tests("test_good.py")
+    assert out.startswith("exit code 0") and "Ran 1 test" in out and "OK" in out
+
+
+async def test_run_tests_stays_under_its_root(tmp_path: Path) -> None:
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "test_outside.py").write_text(PASSING)
+    t = Tests(tmp_path / "inner", requires_approval=False).tool()
+    for path in ("..", "../test_outside.py", "/etc", "missing.py"):
+        with pytest.raises(ToolError, match="is not a file or directory under"):
+            await t.call({"path": path})
+
+
 async def test_a_cancelled_shell_call_leaves_nothing_running(tmp_path: Path) -> None:
     t = shell(tmp_path, timeout=30)
     task = asyncio.create_task(t.call({"command": "echo $$ > sh.pid; sleep 30"}))
@@ -672,7 +714,7 @@ def _every_tool(root: Path) -> list[Tool[Any]]:
 def test_every_tool_in_every_group_passes_strict_mode(tmp_path: Path) -> None:
     tools = _every_tool(tmp_path)
     assert {t.name for t in tools} == {"calculator", "now", "days_between", "add_days", "read_file", "list_files",
-                                       "find_files", "write_file", "shell", "run_python", "fetch"}
+                                       "find_files", "write_file", "shell", "run_python", "run_tests", "fetch"}
     for t in tools:
         params = t.spec.parameters
         assert_strict(params)

@@ -5,7 +5,7 @@ from .calculator import calculator, evaluate
 from .catalog import ToolConfig, known, toolset
 from .clock import add_days, days_between, now
 from .files import Files, files
-from .process import Python, Shell, python, shell
+from .process import Python, Shell, Tests, python, shell, tests
 from .web import Fetch, fetch, html_text
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Files",
     "Python",
     "Shell",
+    "Tests",
     "ToolConfig",
     "add_days",
     "calculator",
@@ -25,5 +26,6 @@ __all__ = [
     "now",
     "python",
     "shell",
+    "tests",
     "toolset",
 ]

@@ -19,7 +19,7 @@ from agentflow.tool import Tool
 from .calculator import calculator
 from .clock import add_days, days_between, now
 from .files import Files
-from .process import Python, Shell
+from .process import Python, Shell, Tests
 from .web import Fetch
 
 
@@ -56,6 +56,8 @@ GROUPS: dict[str, tuple[str, Maker]] = {
               lambda c: [Shell(c.root, timeout=c.timeout, approval_timeout=c.approval_timeout).tool()]),
     "python": ("run a Python program (asks for approval)",
                lambda c: [Python(c.root, timeout=c.timeout, approval_timeout=c.approval_timeout).tool()]),
+    "tests": ("run the tests under the root: pytest, else unittest (asks for approval)",
+              lambda c: [Tests(c.root, timeout=max(c.timeout, 120.0), approval_timeout=c.approval_timeout).tool()]),
     "fetch": ("get a URL from an allowed host", lambda c: [Fetch(c.allow_hosts).tool()]),
 }
 

@@ -1,4 +1,4 @@
-"""Shell commands and Python code, run in a subprocess: with approval, a timeout and a working directory.
+"""Shell commands, Python code and test suites, run in a subprocess: with approval, a timeout and a working directory.
 
 Both ask a human before every call by default (`requires_approval`): in memory that means they
 are refused unless the agent has an `approve=` callback, in a durable run or `agentflow chat`
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from agentflow.tool import Tool
+from agentflow.tool import Tool, ToolError
 
 
 async def run_process(argv: list[str] | str, *, cwd: Path, timeout: float, max_output: int,
@@ -115,6 +115,43 @@ class Python:
                     approval_timeout=self.approval_timeout)
 
 
+class Tests:
+    """The `run_tests` tool: the tests under `cwd`, with pytest when `executable` has it and unittest
+    otherwise, killed after `timeout` seconds. Tests are code, so approval is required by default."""
+
+    __test__ = False  # not a test class, though pytest would collect it by its name
+
+    def __init__(self, cwd: str | os.PathLike[str] = ".", *, timeout: float = 120.0, max_output: int = 20_000,
+                 requires_approval: bool = True, approval_timeout: float | None = None,
+                 executable: str = sys.executable) -> None:
+        self.cwd, self.timeout, self.max_output = Path(cwd).expanduser().resolve(), timeout, max_output
+        self.requires_approval, self.approval_timeout, self.executable = requires_approval, approval_timeout, executable
+
+    async def run_tests(self, path: Annotated[str, "a test file or directory under the working directory; "
+                                                   "empty for all tests"] = "") -> str:
+        """Run the tests and return the exit code and the test report."""
+        target = (self.cwd / path).resolve()
+        if not target.is_relative_to(self.cwd) or not target.exists():
+            raise ToolError(f"{path!r} is not a file or directory under {self.cwd}")
+        where = str(target.relative_to(self.cwd)) if path else "."
+        has_pytest = await run_process([self.executable, "-c", "import pytest"], cwd=self.cwd, timeout=self.timeout,
+                                       max_output=200)
+        if has_pytest.startswith("exit code 0"):
+            # the report is read by a model: plugins' start-up deprecation chatter is noise to it
+            argv = [self.executable, "-W", "ignore::DeprecationWarning", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    where]
+        elif target.is_file():
+            argv = [self.executable, "-m", "unittest", "-v", where]
+        else:
+            argv = [self.executable, "-m", "unittest", "discover", "-v", "-s", where, "-t", "."]
+        env = {k: v for k, v in child_env().items() if not k.startswith("PYTHON")} | {"PYTHONPATH": str(self.cwd)}
+        return await run_process(argv, cwd=self.cwd, timeout=self.timeout, max_output=self.max_output, env=env)
+
+    def tool(self) -> Tool[str]:
+        return Tool(self.run_tests, requires_approval=self.requires_approval,
+                    approval_timeout=self.approval_timeout)
+
+
 def shell(cwd: str | os.PathLike[str] = ".", **options: Any) -> Tool[str]:
     """A `shell` tool in `cwd` (see `Shell` for the options)."""
     return Shell(cwd, **options).tool()
@@ -123,3 +160,8 @@ def shell(cwd: str | os.PathLike[str] = ".", **options: Any) -> Tool[str]:
 def python(cwd: str | os.PathLike[str] = ".", **options: Any) -> Tool[str]:
     """A `run_python` tool in `cwd` (see `Python` for the options)."""
     return Python(cwd, **options).tool()
+
+
+def tests(cwd: str | os.PathLike[str] = ".", **options: Any) -> Tool[str]:
+    """A `run_tests` tool in `cwd` (see `Tests` for the options)."""
+    return Tests(cwd, **options).tool()
