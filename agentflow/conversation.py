@@ -41,17 +41,19 @@ PickFunction = Callable[[list["Turn"], list[str]], str | Awaitable[str]]
 
 USER, MANAGER, SAY = "user", "manager", "say"
 BEGIN = "(The conversation starts now. Write your first message.)"
+BEGIN_PROXY = "(The conversation starts now. Write your first message to the assistant: ask it for the first " \
+              "piece of work towards your goal.)"
 WRAP_UP = ("\n\n(The conversation is going in circles: {why}. Do not reply with text: call `finish` now with "
            "your verdict, whether or not the goal is met.)")
-PROXY = """You stand in for a user who wants this goal met:
+PROXY = """You stand in for a user in a conversation with an assistant. You want this goal met:
 
 {goal}
 
-You talk with an assistant who does the work with its tools; it knows only what you tell it. Ask for one \
-clear piece of work at a time, check what it reports, and correct it when it is wrong or off track. You \
-have no tools yourself: your reply is your message to the assistant.
-When the goal is met, or clearly cannot be met, call `finish` with your verdict and the result. Never \
-thank or say goodbye: calling `finish` is how the conversation ends."""
+The assistant does the work, not you, and it knows only what you tell it. In each message, ask it for one \
+clear piece of work, or tell it what is wrong with what it reported. You have no tools: your reply is your \
+message to the assistant.
+When the goal is met, or clearly cannot be met, call `finish` with your verdict and the result. Never thank \
+or say goodbye: calling `finish` is how the conversation ends."""
 MEMBER = """You are {name}, one member of a group conversation with {others}. Messages from the others start \
 with their name in brackets. Speak only for yourself and keep to your role; your reply is your message to \
 the group."""
@@ -213,12 +215,21 @@ class _TurnRun(_Run[Any]):
     async def call_tool(self, call: ToolCall) -> ToolStep:
         if call.name != SAY or not cast(_Speaker, self.agent).concludes:
             return await super().call_tool(call)
+
+        def step(observation: str, error: str | None = None) -> ToolStep:
+            return ToolStep(agent=self.path, index=0, call=call, observation=observation, error=error)
+
+        if isinstance(self.output, Verdict):  # `finish` in the same reply: the verdict ends the conversation
+            return step("Not sent: your `finish` ended the conversation.", "rejected")
         try:
-            self.end_on_text(str(call.parsed_arguments().get("message", "")))
+            message = call.parsed_arguments().get("message")
         except ValueError as e:
-            return ToolStep(agent=self.path, index=0, call=call, observation=f"Invalid arguments for say: {e}.",
-                            error="invalid_arguments")
-        return ToolStep(agent=self.path, index=0, call=call, observation="Sent.")
+            message = e
+        if not isinstance(message, str):
+            why = message if isinstance(message, ValueError) else "`message` (a string) is required"
+            return step(f"Invalid arguments for say: {why}. Call it again with your message.", "invalid_arguments")
+        self.end_on_text(message)
+        return step("Sent.")
 
 
 class UserProxy(Generic[T]):
@@ -252,6 +263,7 @@ class _Member:
     agent: _Speaker
     history: list[Message] = field(default_factory=list[Message])
     seen: int = 0  # how much of the transcript it has been shown
+    begin: str = BEGIN  # what it reads when it speaks first
 
     @property
     def name(self) -> str:
@@ -338,13 +350,16 @@ class _Chat:
     async def take_turn(self, member: _Member, wrap_up: str | None) -> RunResult[Any]:
         assert self.scope is not None
         news = [t for t in self.transcript[member.seen:] if t.speaker != member.name]
-        text = "\n\n".join(f"[{t.speaker}] {t.text}" if self.named else t.text for t in news) or BEGIN
+        text = "\n\n".join(f"[{t.speaker}] {t.text}" if self.named else t.text for t in news)
         if wrap_up is not None:
-            text += WRAP_UP.format(why=wrap_up)
+            text = (text + WRAP_UP.format(why=wrap_up)).strip()
         member.seen = len(self.transcript)
         with entered(self.scope.within(f"turn/{self.turns + 1}")):
-            run = await member.agent._start(text, None, None, None, member.history, None, self.deltas).run()
+            run = await member.agent._start(text or member.begin, None, None, None, member.history, None,
+                                            self.deltas).run()
         member.history = close_open_calls(run.messages)
+        if run.ok and isinstance(run.output, str):
+            member.history = _as_said(member.history, run.output)
         return run
 
     def say(self, speaker: str, text: str, usage: Usage | None = None, tool_calls: int = 0,
@@ -370,16 +385,18 @@ class _Chat:
 
 
 FILLER = frozenset("""
-a again all also and anytime appreciate appreciated as awesome be best bet bye care cheers could course day do
-done enjoy evening feel for free from glad goodbye good great happy have help helped helpful helps hope i if
-it it's just know later let likewise luck me much my need nice no not now of oh ok okay on our out perfect
-pleasure problem reach really same see sir so soon sure take talk thank thanks that the there this to too
-up very was we welcome well what will wish with wonderful work working you you're your yours yw
+a again all alright also and any anything anytime appreciate appreciated as ask assist assistance awesome be been
+best bet bye can care cheers could course day do don't done else enjoy evening feel fine for free from further
+get glad go good goodbye great happy have help helped helpful helps hesitate hope i i'll i'm if it it's just know
+later let likewise luck me more much my need next nice no not now of oh ok okay on other our out perfect pleasure
+problem question questions reach ready really same see set sir so soon sure take talk thank thanks that that's
+the there this time to too until up very was we welcome well what whenever will wish with wonderful work working
+you you're you've your yours yw
 """.split())
 
 
 FAREWELL = frozenset("bye goodbye thanks thank welcome bet cheers care pleasure anytime luck later soon glad "
-                     "appreciate appreciated".split())
+                     "appreciate appreciated day evening questions hesitate free".split())
 
 
 def _words(text: str) -> list[str]:
@@ -396,10 +413,23 @@ def stale_reason(text: str, recent: Sequence[str]) -> str | None:
     norm = " ".join(words)[:2000]
     for before in recent:
         other = " ".join(_words(before))[:2000]
+        if min(len(norm), len(other)) < 40:  # short: a one-word change is a different message
+            if norm == other:
+                return "a repeat"
+            continue
         matcher = SequenceMatcher(None, norm, other, autojunk=False)
         if matcher.real_quick_ratio() >= 0.9 and matcher.quick_ratio() >= 0.9 and matcher.ratio() >= 0.9:
             return "a repeat"
     return None
+
+
+def _as_said(messages: list[Message], text: str) -> list[Message]:
+    """The history with a message sent through a tool (`say`, or `finish` with text for models that only
+    call tools) written as the plain reply it stands for: the next turn reads as a conversation."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=None)
+    if last is None or [c.name for c in messages[last].tool_calls] not in ([SAY], [FINISH]):
+        return messages
+    return [*messages[:last], Message.assistant(text)]
 
 
 def _check(name: str, max_turns: int, max_stale: int) -> None:
@@ -420,6 +450,9 @@ class Conversation(Generic[T]):
         _check(name, max_turns, max_stale)
         if assistant.name == proxy.name:
             raise ConfigError(f"the assistant and the proxy are both called {proxy.name!r}; give one another name")
+        if USER in (assistant.name, proxy.name):
+            raise ConfigError(f"a participant may not be called {USER!r}: the name is reserved for the one who "
+                              "gives a group chat its task; rename it")
         self.assistant, self.proxy, self.name = assistant, proxy, name
         self.max_turns, self.limits, self.max_stale = max_turns, limits or Limits(), max_stale
 
@@ -436,10 +469,12 @@ class Conversation(Generic[T]):
         return EventStream(lambda emit: self._run(emit, deltas))
 
     async def _run(self, emit: Emit | None, deltas: bool) -> ConversationResult[T]:
-        proxy = _Member(_Speaker(self.proxy.agent, "", Verdict[self.proxy.output]))  # type: ignore[name-defined]
+        proxy = _Member(_Speaker(self.proxy.agent, "", Verdict[self.proxy.output]),  # type: ignore[name-defined]
+                        begin=BEGIN_PROXY)
         opening = self.proxy.opening
         if opening is not None:  # given, not generated: the proxy's history shows it as its own first message
-            proxy.history = [Message.system(proxy.agent.instructions), Message.user(BEGIN), Message.assistant(opening)]
+            proxy.history = [Message.system(proxy.agent.instructions), Message.user(BEGIN_PROXY),
+                             Message.assistant(opening)]
         names = (proxy.name, self.assistant.name)
 
         async def alternate(chat: _Chat) -> tuple[str, str, str]:

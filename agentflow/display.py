@@ -261,7 +261,7 @@ class ConversationDisplay:
             self.console.print(f"{pad}{mark} {escape(call)} [dim]→ {escape(short(event.observation, 80))}[/]")
         elif isinstance(event, RunStarted) and depth >= 2:
             self.console.print(f"{'  ' * depth}[bold cyan]▸ {escape(who)}[/] [dim]←[/] {escape(short(event.task))}")
-        elif isinstance(event, RunFinished) and depth >= 1 and event.stop_reason != "finish":
+        elif isinstance(event, RunFinished) and depth >= 1 and event.stop_reason != "finish" and who != "manager":
             self.console.print(f"{'  ' * depth}[red]✗ {escape(who)} {event.stop_reason}[/] "
                                f"[dim]{escape(short(event.detail))}[/]")
         elif isinstance(event, RunFinished) and depth == 0:
