@@ -50,10 +50,11 @@ PROXY = """You stand in for a user in a conversation with an assistant. You want
 {goal}
 
 The assistant does the work, not you, and it knows only what you tell it. In each message, ask it for one \
-clear piece of work, or tell it what is wrong with what it reported. You have no tools: your reply is your \
-message to the assistant.
-When the goal is met, or clearly cannot be met, call `finish` with your verdict and the result. Never thank \
-or say goodbye: calling `finish` is how the conversation ends."""
+clear piece of work ("Please write ...", "Now change ...") or tell it what is wrong with what it reported. \
+You have no tools: your reply is your message to the assistant.
+When something fails, say what went wrong and ask for a fix: do not give up after one failure. When the goal \
+is met, or still cannot be met after several attempts, call `finish` with your verdict and the result. Never \
+thank or say goodbye: calling `finish` is how the conversation ends."""
 MEMBER = """You are {name}, one member of a group conversation with {others}. Messages from the others start \
 with their name in brackets. Speak only for yourself and keep to your role; your reply is your message to \
 the group."""
@@ -64,9 +65,9 @@ MANAGE = """You manage a group conversation and choose who speaks next. The memb
 
 Choose the member whose role the conversation needs now. Do not choose the member who just spoke unless \
 only they can go on. You are not a member and never speak yourself."""
-SAY_SPEC = ToolSpec(name=SAY, description="Send your message to the conversation; this ends your turn.",
-                    parameters={"type": "object", "properties": {"message": {"type": "string"}},
-                                "required": ["message"], "additionalProperties": False})
+SAY_PARAMETERS = {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"],
+                  "additionalProperties": False}
+VERDICT = "End the conversation with your verdict: when the goal is met, or clearly cannot be met."
 
 
 class Verdict(BaseModel, Generic[T]):
@@ -179,7 +180,7 @@ class _Speaker(Agent[Any]):
     """A participant as a conversation runs it: a copy of its agent whose text reply is its message
     and whose `finish`, when it may conclude, takes a `Verdict`."""
 
-    def __init__(self, agent: Agent[Any], note: str, verdict: type[BaseModel] | None) -> None:
+    def __init__(self, agent: Agent[Any], note: str, verdict: type[BaseModel] | None, to: str = "the others") -> None:
         output = verdict or agent.output.type
         super().__init__(
             agent.name, "\n\n".join(p for p in (agent.instructions, note) if p), tools=list(agent.tools.values()),
@@ -188,22 +189,33 @@ class _Speaker(Agent[Any]):
             max_output_retries=agent.max_output_retries, description=agent.description,
             ends_with="text" if output is str else "finish")
         self.concludes = verdict is not None
+        self.too_early: str | None = None  # set while no one else has spoken: a verdict then judges nothing
+        if self.concludes:
+            self._specs = [self.output.finish_spec(VERDICT) if t.name == FINISH else t for t in self._specs]
+        self.say = ToolSpec(name=SAY, description=f"Send your next message to {to}: a request, a question, an "
+                                                  "answer or a correction. This ends your turn.",
+                            parameters=SAY_PARAMETERS)
         if self.concludes and SAY in self.tools:
             raise ConfigError(f"agent {agent.name!r}: a participant that may conclude cannot have a tool named "
                               f"{SAY!r} (models that only call tools send their messages with it); rename the tool")
 
     def specs_for(self, model: Model) -> list[ToolSpec]:
         specs = super().specs_for(model)
-        return [*specs, SAY_SPEC] if self.concludes and not model.replies_in_text else specs
+        if self.concludes and self.too_early:  # small models do call `finish` at once when it is offered
+            specs = [s for s in specs if s.name != FINISH]
+        return [*specs, self.say] if self.concludes and not model.replies_in_text else specs
 
     def _new_run(self, task: str, scope: Scope, parent: Scope | None, history: Sequence[Message] | None,
                  announce: bool = True) -> _Run[Any]:
         return _TurnRun(self, task, scope, parent, history, announce)
 
     def _refuse_finish(self, run: _Run[Any]) -> str | None:
-        if any(spec.name == FINISH for spec in run.specs):
-            return None
-        return "You may not end this conversation (others decide when it is over): reply with your message instead."
+        if self.concludes and self.too_early:
+            return self.too_early
+        if not any(spec.name == FINISH for spec in run.specs):
+            return "You may not end this conversation (others decide when it is over): reply with your message " \
+                   "instead."
+        return None
 
 
 class _TurnRun(_Run[Any]):
@@ -354,6 +366,11 @@ class _Chat:
         if wrap_up is not None:
             text = (text + WRAP_UP.format(why=wrap_up)).strip()
         member.seen = len(self.transcript)
+        if not any(t.speaker not in (USER, member.name) for t in self.transcript):
+            member.agent.too_early = "Too early for a verdict: no one else has said anything yet. Send your first " \
+                                     "message instead."
+        else:
+            member.agent.too_early = None
         with entered(self.scope.within(f"turn/{self.turns + 1}")):
             run = await member.agent._start(text or member.begin, None, None, None, member.history, None,
                                             self.deltas).run()
@@ -469,7 +486,7 @@ class Conversation(Generic[T]):
         return EventStream(lambda emit: self._run(emit, deltas))
 
     async def _run(self, emit: Emit | None, deltas: bool) -> ConversationResult[T]:
-        proxy = _Member(_Speaker(self.proxy.agent, "", Verdict[self.proxy.output]),  # type: ignore[name-defined]
+        proxy = _Member(_Speaker(self.proxy.agent, "", Verdict[self.proxy.output], "the assistant"),  # type: ignore
                         begin=BEGIN_PROXY)
         opening = self.proxy.opening
         if opening is not None:  # given, not generated: the proxy's history shows it as its own first message
@@ -539,7 +556,8 @@ class GroupChat(Generic[T]):
             note = MEMBER.format(name=agent.name, others=others)
             if agent.name in self.finishers:
                 note += "\n" + MEMBER_FINISH
-            members.append(_Member(_Speaker(agent, note, verdict if agent.name in self.finishers else None)))
+            members.append(_Member(_Speaker(agent, note, verdict if agent.name in self.finishers else None,
+                                            "the group")))
         chat = _Chat(self.name, members, _Chooser(self).choose, max_turns=self.max_turns, limits=self.limits,
                      max_stale=self.max_stale, named=True, deltas=deltas)
         return cast(ConversationResult[T], await chat.run((USER, task), emit))

@@ -27,10 +27,10 @@ from agentflow import Agent, Conversation, Limits, Model, UserProxy
 from agentflow.display import ConversationDisplay
 from agentflow.models import RequestInfo, call
 
-GOAL = """A command-line math tutor in Python: `python tutor.py` asks the learner 5 arithmetic questions \
-(+, - and * on numbers from 1 to 12), says after each answer whether it was right (and the right answer if \
-not), does not crash when the answer is not a number, and prints the score at the end. It must have unit \
-tests (unittest) that pass."""
+GOAL = """A command-line math tutor in Python, in tutor.py: `python tutor.py` asks the learner 5 arithmetic \
+questions (+, - and * on numbers from 1 to 12), says after each answer whether it was right (and the right \
+answer if not), does not crash when the answer is not a number, and prints the score at the end. It must have \
+unit tests (unittest) in test_tutor.py, and they must pass."""
 
 CODER = """You are CodeAssistant, a careful Python programmer. You work in one directory with your tools: \
 write_file, read_file, list_files and run_tests. Write complete files (never fragments), keep code in \

@@ -174,8 +174,9 @@ async def test_the_proxy_is_offered_finish_taking_a_verdict_of_the_output_type()
     result = await Conversation(Agent("assistant", model=assistant_model),
                                 UserProxy("Know 6*7.", output=int, model=proxy_model)).run()
     assert result.output == 42 and isinstance(result.output, int)
-    assert proxy_model.requests[0].tool_names == ["finish"]
-    params = proxy_model.requests[0].tools[0].parameters
+    assert proxy_model.requests[0].tool_names == []  # nothing to judge before the assistant has spoken
+    assert proxy_model.requests[1].tool_names == ["finish"]
+    params = proxy_model.requests[1].tools[0].parameters
     assert set(params["properties"]) == {"summary", "goal_met", "result"}
     assert params["properties"]["result"]["type"] == "integer"
     assert params["properties"]["goal_met"]["type"] == "boolean"
@@ -248,7 +249,8 @@ async def test_assistant_tool_calls_count_run_and_stay_in_its_own_history() -> N
     # The proxy receives only the assistant's final text, never its tool chatter.
     for info in proxy_model.requests:
         assert not any(m.role == "tool" or m.tool_calls for m in info.messages)
-        assert "city" not in all_text(info) and info.tool_names == ["finish"]
+        assert "city" not in all_text(info)
+        assert info.tool_names == ([] if info is proxy_model.requests[0] else ["finish"])
     assert proxy_model.requests[1].last == Message.user("It is 21C and sunny in Paris.")
     # The assistant's second turn continues its history, its earlier tool call and result included.
     second = assistant_model.requests[2]
@@ -655,7 +657,8 @@ async def test_a_constrained_proxy_speaks_with_say_and_ends_with_finish() -> Non
     result = await Conversation(Agent("assistant", model=assistant_model),
                                 UserProxy("Know 2+3.", output=int, model=proxy_model)).run()
     assert result.ok and result.output == 5
-    assert proxy_model.requests[0].tool_names == ["finish", "say"]
+    assert proxy_model.requests[0].tool_names == ["say"]  # too early for a verdict: `say` is the only action
+    assert proxy_model.requests[1].tool_names == ["finish", "say"]
     assert said(result)[0] == ("user_proxy", "Please add 2 and 3.")
     assert result.transcript[0].tool_calls == 0  # `say` is how it speaks, not a tool call
     assert assistant_model.requests[0].last == Message.user("Please add 2 and 3.")
@@ -792,13 +795,30 @@ async def test_round_robin_group_chat_order_and_named_messages() -> None:
     assert system.startswith("You write drafts.\n\nYou are writer, one member of a group conversation with "
                              "critic, editor.")
     assert "call `finish`" in system  # everyone may conclude by default
-    assert [t.tool_names for t in (writer[0], critic[0], editor[0])] == [["finish"]] * 3
+    assert [t.tool_names for t in (writer[0], critic[0], editor[0])] == [[], ["finish"], ["finish"]]
+    assert writer[1].tool_names == ["finish"]  # the first speaker may conclude once someone has answered
     chosen = [e for e in events if isinstance(e, SpeakerChosen)]
     assert [(c.speaker, c.by) for c in chosen] == [("writer", "round_robin"), ("critic", "round_robin"),
                                                    ("editor", "round_robin"), ("writer", "round_robin"),
                                                    ("critic", "round_robin")]
     assert set(result.per_agent) == {"writer", "critic", "editor"}
     assert total(list(result.per_agent.values())) == result.usage
+
+
+async def test_a_verdict_before_anyone_else_has_spoken_is_refused() -> None:
+    def proxy_reply(info: RequestInfo) -> Reply:
+        if info.last.role == "tool" or len(info.messages) > 2:
+            return "Please count to three." if turn_of(info) == 1 else call(
+                "finish", summary="counted", goal_met=True, result="1 2 3")
+        return call("finish", summary="done already", goal_met=True, result="nothing")  # at once, unasked
+
+    proxy_model = FunctionModel(proxy_reply)
+    result = await Conversation(Agent("assistant", model=by_turn("1 2 3")),
+                                UserProxy("Hear a count to three.", model=proxy_model)).run()
+    assert result.ok and result.output == "1 2 3"
+    assert said(result)[:2] == [("user_proxy", "Please count to three."), ("assistant", "1 2 3")]
+    refused = [s for s in result.runs[0].steps if isinstance(s, ToolStep)]
+    assert [s.error for s in refused] == ["rejected"] and refused[0].observation.startswith("Too early for a verdict")
 
 
 async def test_any_member_may_finish_a_group_chat_with_a_typed_verdict() -> None:
