@@ -276,6 +276,7 @@ class _Member:
     history: list[Message] = field(default_factory=list[Message])
     seen: int = 0  # how much of the transcript it has been shown
     begin: str = BEGIN  # what it reads when it speaks first
+    failures: int = 0  # its turns in a row that ended without a message
 
     @property
     def name(self) -> str:
@@ -338,9 +339,17 @@ class _Chat:
                 member = self.members[name]
                 self.scope.publish(SpeakerChosen(agent=self.scope.path, speaker=name, by=by, note=note))
             run = await self.take_turn(member, wrap_up)
-            if not run.ok:
-                return self.result(cast(Stop, run.stop_reason), f"{member.name}'s turn ended early: {run.detail}")
             tool_calls = sum(1 for s in run.steps if isinstance(s, ToolStep) and s.call.name not in (FINISH, SAY))
+            if not run.ok:  # its own step limit or loop guard: the others hear of it, once; a limit of all ends it
+                detail = f"{member.name}'s turn ended early: {run.detail}"
+                member.failures += 1
+                if run.stop_reason not in ("max_steps", "loop") or member.failures > 1 or self.scope.budget.exceeded():
+                    return self.result(cast(Stop, run.stop_reason), detail)
+                self.notes.append(f"turn {self.turns + 1}: {detail}")
+                self.say(member.name, f"({member.name} sent no message: its turn ran out of steps)", run.usage,
+                         tool_calls)
+                continue
+            member.failures = 0
             if isinstance(run.output, Verdict):
                 verdict = cast(Verdict[Any], run.output)
                 self.say(member.name, verdict.summary, run.usage, tool_calls, final=True)

@@ -139,7 +139,7 @@ FILES = {
             system, last = info.messages[0].content or "", info.last.content or ""
             said = sum(1 for m in info.messages if m.role == "assistant")
             if system.startswith("You stand in"):  # the UserProxy: the goal's last word is the file to make
-                word = re.search(r"(\\w+)\\n\\nYou talk", system)[1]
+                word = re.search(r"(\\w+)\\n\\nThe assistant", system)[1]
                 if said == 0:
                     return f"Please compute 6*7, and run: echo ran > {word}.txt"
                 return call("finish", summary=f"the tutor said {last!r}", goal_met="42" in last, result=last)
@@ -573,7 +573,8 @@ def test_converse_finishers_limit_who_may_end_a_group_chat(ran: Ran) -> None:
     done = ran["group-finisher"]  # the writer may not finish: each `finish` is refused until its turn runs out
     assert done.returncode == 1
     assert "You may not end this conversation" in done.stderr  # the refusal, as the writer's tool line shows it
-    assert "ended: max_steps: writer's turn ended early: agent 'writer' reached max_steps" in done.stderr
+    assert "note: turn 2: writer's turn ended early: agent 'writer' reached max_steps" in done.stderr
+    assert "ended: max_turns" in done.stderr
 
 
 @pytest.mark.parametrize(("name", "message"), [

@@ -553,7 +553,7 @@ async def test_conversation_step_limit_counts_every_participants_model_calls() -
     assert len(result.transcript) == 3
 
 
-async def test_a_participants_own_max_steps_ends_the_conversation_naming_it() -> None:
+async def test_a_participant_whose_turns_run_out_twice_in_a_row_ends_the_conversation_naming_it() -> None:
     ran: list[int] = []
 
     @tool
@@ -568,10 +568,15 @@ async def test_a_participants_own_max_steps_ends_the_conversation_naming_it() ->
                                 UserProxy("The job's result.", model=proxy_model)).run()
     assert result.stop_reason == "max_steps"
     assert result.detail == "assistant's turn ended early: agent 'assistant' reached max_steps=3"
-    assert said(result) == [("user_proxy", "Wait for the job to finish.")]  # the unfinished turn is not a message
-    assert len(ran) == 3 and len(assistant_model.requests) == 3
-    assert result.per_agent["assistant"].requests == 3  # what it spent is still counted
-    assert result.runs[-1].stop_reason == "max_steps"
+    # The first time, the proxy hears that the assistant sent nothing, and the conversation goes on.
+    assert said(result) == [("user_proxy", "Wait for the job to finish."),
+                            ("assistant", "(assistant sent no message: its turn ran out of steps)"),
+                            ("user_proxy", "Wait for the job to finish.")]
+    assert proxy_model.requests[1].last.content == "(assistant sent no message: its turn ran out of steps)"
+    assert result.notes == ["turn 2: assistant's turn ended early: agent 'assistant' reached max_steps=3"]
+    assert len(ran) == 6 and len(assistant_model.requests) == 6
+    assert result.per_agent["assistant"].requests == 6  # what it spent is still counted
+    assert [r.stop_reason for r in result.runs] == ["finish", "max_steps", "finish", "max_steps"]
     assert result.output is None
 
 
