@@ -156,7 +156,7 @@ class ConversationResult(Generic[T]):
         if self.verdict is not None:
             met = "goal met" if self.verdict.goal_met else "goal NOT met"
             lines += ["", f"ended: finish by {self.concluded_by} ({met}): {self.verdict.summary}"]
-            if "asked" in self.detail:
+            if self.detail != f"{self.concluded_by} called finish":
                 lines.append(f"why: {self.detail}")
         else:
             lines += ["", f"ended: {self.stop_reason}: {self.detail}"]
@@ -195,9 +195,6 @@ class _Speaker(Agent[Any]):
         self.say = ToolSpec(name=SAY, description=f"Send your next message to {to}: a request, a question, an "
                                                   "answer or a correction. This ends your turn.",
                             parameters=SAY_PARAMETERS)
-        if self.concludes and SAY in self.tools:
-            raise ConfigError(f"agent {agent.name!r}: a participant that may conclude cannot have a tool named "
-                              f"{SAY!r} (models that only call tools send their messages with it); rename the tool")
 
     def specs_for(self, model: Model) -> list[ToolSpec]:
         specs = super().specs_for(model)
@@ -543,6 +540,9 @@ class GroupChat(Generic[T]):
             raise ConfigError(f"finishers must name members ({', '.join(names)}); got {list(finishers or ())}")
         self.members, self.manager, self.manager_model, self.output = list(members), manager, manager_model, output
         self.finishers = set(finishers if finishers is not None else names)
+        if clash := [m.name for m in members if m.name in self.finishers and SAY in m.tools]:
+            raise ConfigError(f"{clash[0]!r} may end the chat, so it cannot have a tool named {SAY!r} (models that "
+                              "only call tools send their messages with it); rename the tool")
         self.max_turns, self.limits, self.max_stale, self.name, self.seed = \
             max_turns, limits or Limits(), max_stale, name, seed
 

@@ -724,9 +724,8 @@ def test_a_concluding_participant_may_not_have_a_tool_named_say() -> None:
         return message
 
     members = [Agent("speaker", tools=[say], model=by_turn("hi")), Agent("listener", model=by_turn("ok"))]
-    chat = GroupChat(members, manager="round_robin")  # accepted here; the check happens when it runs
-    with pytest.raises(ConfigError, match="cannot have a tool named 'say'"):
-        chat.run_sync("Talk.")
+    with pytest.raises(ConfigError, match="'speaker' may end the chat, so it cannot have a tool named 'say'"):
+        GroupChat(members, manager="round_robin")
     # A member who may not conclude keeps its `say` tool.
     result = GroupChat(members, manager="round_robin", finishers=["listener"], max_turns=2).run_sync("Talk.")
     assert result.stop_reason == "max_turns"
