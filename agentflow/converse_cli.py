@@ -85,12 +85,9 @@ async def _converse(args: argparse.Namespace) -> int:
     from .runner import using
 
     model = load_model(args.model)
-    found = persona.personas(args.personas)
     names = [args.assistant] if args.assistant else [n.strip() for g in args.group for n in g.split(",") if n.strip()]
-    if missing := [n for n in names if n not in found]:
-        raise ConfigError(f"there is no persona {', '.join(map(repr, missing))}; known: {', '.join(found)}")
-    agents = [found[n].agent(model=model, root=args.root, allow_hosts=args.allow_host, timeout=args.timeout)
-              for n in names]
+    agents = [p.agent(model=model, root=args.root, allow_hosts=args.allow_host, timeout=args.timeout)
+              for p in persona.pick(names, args.personas)]
     limits = Limits(max_cost=args.max_cost)
     if args.assistant:
         if args.finisher or args.manager != "llm":

@@ -42,6 +42,23 @@ def tokens(usage: Usage) -> str:
     return text + (f" · ${usage.cost:.4f}" if usage.cost else "")
 
 
+def started_line(event: RunStarted, pad: str) -> str:
+    return f"{pad}[bold cyan]▸ {escape(event.agent.rsplit('/', 1)[-1])}[/] [dim]←[/] {escape(short(event.task))}"
+
+
+def stopped_line(event: RunFinished, pad: str) -> str:
+    """A run that ended without its result: who, why, and the detail."""
+    who = escape(event.agent.rsplit("/", 1)[-1])
+    return f"{pad}[red]✗ {who} {event.stop_reason}[/] [dim]{escape(short(event.detail))}[/]"
+
+
+def tool_line(event: ToolStep, pad: str) -> str:
+    """One tool call folded to a line: the call, and what came back."""
+    mark = "[red]✗[/]" if event.error else "[dim]·[/]"
+    call = f"{event.call.name}({short(event.call.arguments, 60)})"
+    return f"{pad}{mark} {escape(call)} [dim]→ {escape(short(event.observation, 80))}[/]"
+
+
 class Display:
     """Renders one session's runs. `top` is the path of the agent the person talks to."""
 
@@ -84,17 +101,15 @@ class Display:
         pad = "  " * max(event.agent.count("/") - self.top.count("/"), 0)
         who = escape(event.agent.rsplit("/", 1)[-1])
         if isinstance(event, RunStarted) and event.agent != self.top:
-            return f"{pad}[bold cyan]▸ {who}[/] [dim]←[/] {escape(short(event.task))}"
+            return started_line(event, pad)
         if isinstance(event, RunFinished) and event.agent != self.top:
             if event.stop_reason == "finish":
                 return f"{pad}[green]✓ {who}[/] [dim]{tokens(event.usage)}[/] → {escape(short(event.output))}"
-            return f"{pad}[red]✗ {who} {event.stop_reason}[/] [dim]{escape(short(event.detail))}[/]"
+            return stopped_line(event, pad)
         if isinstance(event, ToolStep) and not (event.agent == self.top and event.call.name in self.agents):
             if event.call.name in ("finish", "add_task", "reprioritize", "cancel_task"):
                 return None
-            mark = "[red]✗[/]" if event.error else "[dim]·[/]"
-            call = f"{event.call.name}({short(event.call.arguments, 60)})"
-            return f"{pad}  {mark} {escape(call)} [dim]→ {escape(short(event.observation, 80))}[/]"
+            return tool_line(event, pad + "  ")
         if isinstance(event, TaskStarted):
             return f"[cyan]▸ {escape(event.id)}[/] [dim]{escape(short(event.inputs, 80)) if event.inputs else ''}[/]"
         if isinstance(event, TaskFinished):
@@ -255,15 +270,11 @@ class ConversationDisplay:
             self.console.print(f"[dim]→ {escape(event.speaker)} speaks ({event.by})[/]{note}")
         elif isinstance(event, ToolStep) and depth >= 1 and who != "manager" \
                 and (event.call.name not in ("finish", "say") or event.error):
-            mark = "[red]✗[/]" if event.error else "[dim]·[/]"
-            call = f"{event.call.name}({short(event.call.arguments, 60)})"
-            pad = "  " * depth
-            self.console.print(f"{pad}{mark} {escape(call)} [dim]→ {escape(short(event.observation, 80))}[/]")
+            self.console.print(tool_line(event, "  " * depth))
         elif isinstance(event, RunStarted) and depth >= 2:
-            self.console.print(f"{'  ' * depth}[bold cyan]▸ {escape(who)}[/] [dim]←[/] {escape(short(event.task))}")
+            self.console.print(started_line(event, "  " * depth))
         elif isinstance(event, RunFinished) and depth >= 1 and event.stop_reason != "finish" and who != "manager":
-            self.console.print(f"{'  ' * depth}[red]✗ {escape(who)} {event.stop_reason}[/] "
-                               f"[dim]{escape(short(event.detail))}[/]")
+            self.console.print(stopped_line(event, "  " * depth))
         elif isinstance(event, RunFinished) and depth == 0:
             style = "green" if event.stop_reason == "finish" else "red"
             self.console.print(f"[{style}]── ended: {event.stop_reason}[/] [dim]· {escape(short(event.detail))}[/]")

@@ -205,6 +205,15 @@ def personas(dirs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Persona]:
     return found
 
 
+def pick(names: Sequence[str] | None, dirs: Sequence[str | os.PathLike[str]] = ()) -> list[Persona]:
+    """The named personas, in order (`None`: every persona, by name); one error names every unknown one."""
+    found = personas(dirs)
+    names = sorted(found) if names is None else names
+    if missing := [n for n in names if n not in found]:
+        raise ConfigError(f"there is no persona {', '.join(map(repr, missing))}; known: {', '.join(found)}")
+    return [found[n] for n in names]
+
+
 def get(name: str, dirs: Sequence[str | os.PathLike[str]] = ()) -> Persona:
     found = personas(dirs)
     if name not in found:

@@ -79,12 +79,8 @@ class ChatConfig(BaseModel):
 
 def team(config: ChatConfig, model: Model, on_plan: OnPlan | None = None) -> Supervisor[str]:
     """The supervisor of a chat (or of `agentflow run`): the named personas as its task agents."""
-    found = persona.personas(config.persona_dirs)
-    names = config.personas or sorted(found)
-    if missing := [n for n in names if n not in found]:
-        raise ConfigError(f"there is no persona {', '.join(map(repr, missing))}; known: {', '.join(found)}")
-    agents = [found[n].agent(model=model, root=config.root, allow_hosts=config.allow_hosts, timeout=config.timeout)
-              for n in names]
+    agents = [p.agent(model=model, root=config.root, allow_hosts=config.allow_hosts, timeout=config.timeout)
+              for p in persona.pick(config.personas or None, config.persona_dirs)]
     return Supervisor(agents, model=model, mode=config.mode, name=NAME, instructions=INSTRUCTIONS, on_plan=on_plan)
 
 

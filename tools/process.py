@@ -60,6 +60,12 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not any(word in k.upper() for word in SECRET)}
 
 
+def python_env(cwd: Path) -> dict[str, str]:
+    """`child_env()` for a Python subprocess that imports the modules in `cwd` and nothing our own
+    PYTHON* settings would add."""
+    return {k: v for k, v in child_env().items() if not k.startswith("PYTHON")} | {"PYTHONPATH": str(cwd)}
+
+
 def _kill(proc: asyncio.subprocess.Process) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -106,7 +112,7 @@ class Python:
             script.write_text(code, encoding="utf-8")
             # The working directory's modules are importable (as when a program is run from it), though the
             # program is not written there; -u keeps stdout and stderr in the order they were printed.
-            env = {k: v for k, v in child_env().items() if not k.startswith("PYTHON")} | {"PYTHONPATH": str(self.cwd)}
+            env = python_env(self.cwd)
             return await run_process([self.executable, "-u", "-s", str(script)], cwd=self.cwd, timeout=self.timeout,
                                      max_output=self.max_output, env=env)
 
@@ -144,7 +150,7 @@ class Tests:
             argv = [self.executable, "-m", "unittest", "-v", where]
         else:
             argv = [self.executable, "-m", "unittest", "discover", "-v", "-s", where, "-t", "."]
-        env = {k: v for k, v in child_env().items() if not k.startswith("PYTHON")} | {"PYTHONPATH": str(self.cwd)}
+        env = python_env(self.cwd)
         return await run_process(argv, cwd=self.cwd, timeout=self.timeout, max_output=self.max_output, env=env)
 
     def tool(self) -> Tool[str]:
