@@ -51,13 +51,15 @@ class Terminal:
         above = ["".join(ch.data for ch in line.values()).rstrip() for line in self.screen.history.top]
         return "\n".join([*above, *(line.rstrip() for line in self.screen.display)])
 
-    def wait_for(self, needle: str, timeout: float = 15.0, after: str = "") -> str:
-        """Until `needle` shows (below the last line containing `after`, when given); the screen text."""
+    def wait_for(self, needle: str | tuple[str, ...], timeout: float = 15.0, after: str = "") -> str:
+        """Until `needle` shows (every one of them, for a tuple: a screen drawn in pieces may show one
+        before the others), below the last line containing `after` when given; the screen text."""
+        needles = (needle,) if isinstance(needle, str) else needle
         end = time.monotonic() + timeout
         while True:
             self.pump(0.05)
             screen = self.text()
-            if needle in (screen[screen.rfind(after):] if after else screen):
+            if all(n in (screen[screen.rfind(after):] if after else screen) for n in needles):
                 return screen
             if time.monotonic() > end or not self.child.isalive():
                 raise AssertionError(f"{needle!r} did not show within {timeout} s; the screen:\n{screen}")

@@ -115,7 +115,7 @@ def test_errors_are_one_readable_line_and_the_session_survives(chat) -> None:  #
 def test_worklist_mode_shows_a_live_task_table(chat) -> None:  # type: ignore[no-untyped-def]
     term: Terminal = chat("--mode", "worklist", "--persona", "researcher,writer")
     term.type("plan a trip")
-    screen = term.wait_for("│ running")  # the table while the researcher works
+    screen = term.wait_for(("│ running", "│ pending"))  # the whole table while the researcher works
     table = screen[screen.rindex("tasks"):]
     assert "research Lisbon" in table and "researcher" in table and "pending" in table  # writer waits its turn
     screen = term.wait_for("assistant: Both tasks are done")

@@ -68,7 +68,7 @@ def is_dead(pid: int) -> bool:
         return True
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # it went away between the two looks
         return True
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
