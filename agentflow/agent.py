@@ -8,6 +8,7 @@ get wrong (an unknown tool, bad arguments, a tool that raises, a text reply, an 
 from __future__ import annotations
 
 import asyncio
+import json
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
@@ -35,6 +36,23 @@ Validator = Callable[[Any], object]
 
 NUDGE = "You replied without calling a tool. Call `finish` with the final answer if the task is done; " \
         "otherwise call one of your tools."
+
+REPEATED = ("\n(You made this same call before and got this same result. Do not repeat it: if the result answers "
+            "the task, call `finish` with the answer now; otherwise take a different action.)")
+
+FAILED_AGAIN = ("\n(You made this same call before and it failed the same way. Do not repeat it: change the "
+                "arguments, or take a different action.)")
+
+
+def _plain(observation: str) -> str:
+    return observation.removesuffix(REPEATED).removesuffix(FAILED_AGAIN)
+
+
+def _arguments(call: ToolCall) -> Any:
+    try:
+        return json.loads(call.arguments or "{}")
+    except ValueError:
+        return call.arguments
 
 
 class StopRun(Exception):
@@ -151,9 +169,12 @@ class Agent(Generic[T]):
     def specs_for(self, model: Model) -> list[ToolSpec]:
         """The tools offered to `model`; `finish` too when the model cannot end with plain text
         because it must always call one of them (a request without tools is answered in text)."""
-        if self.ends_with == "text" and not model.replies_in_text and self._specs:
-            return [*self._specs, self.output.finish_spec()]
-        return self._specs
+        specs = self._specs
+        if not model.replies_in_text:
+            specs = [self.tools[s.name].spec_for(model) if s.name in self.tools else s for s in specs]
+            if self.ends_with == "text" and specs:
+                specs.append(self.output.finish_spec())
+        return specs
 
     # -- running --------------------------------------------------------------------------------
 
@@ -300,17 +321,20 @@ class _Run(Generic[T]):
         if agent.max_steps is not None and turns >= agent.max_steps:
             raise StopRun("max_steps", f"agent {agent.name!r} reached max_steps={agent.max_steps}")
         self.budget.count_step()
-        request = self.streamed if self.scope.deltas else \
-            lambda: agent.model.request(self.messages, tools=self.specs, settings=agent.settings)
+        settings = agent.settings
+        if self.looping() and not agent.model.replies_in_text:
+            settings = (settings or ModelSettings()).merged(ModelSettings(tool_choice=FINISH))
+        request = (lambda: self.streamed(settings)) if self.scope.deltas else \
+            (lambda: agent.model.request(self.messages, tools=self.specs, settings=settings))
         response = await self.within_time(
             self.scope.runner.step(f"{self.scope.key}/model/{len(self.steps)}", request, ModelResponse))
         self.budget.charge(response.usage)
         self.messages.append(response.message)
         return response
 
-    async def streamed(self) -> ModelResponse:
+    async def streamed(self, settings: ModelSettings | None) -> ModelResponse:
         """One model call streamed: its text published as it arrives, the whole reply returned."""
-        async for event in self.agent.model.stream(self.messages, tools=self.specs, settings=self.agent.settings):
+        async for event in self.agent.model.stream(self.messages, tools=self.specs, settings=settings):
             if isinstance(event, ModelResponse):
                 return event
             if isinstance(event, TextDelta) and event.text:
@@ -357,8 +381,24 @@ class _Run(Generic[T]):
                 return step(f"{call.name} raised {type(e).__name__}: {e}", "raised")
 
         if not tool.journaled:  # made of steps itself: journaling it whole would nest steps
-            return await execute()
-        return await self.scope.runner.step(f"{self.scope.key}/tool/{call.id}", execute, ToolStep)
+            return self.unrepeated(await execute())
+        return self.unrepeated(await self.scope.runner.step(f"{self.scope.key}/tool/{call.id}", execute, ToolStep))
+
+    def looping(self) -> bool:
+        """The last tool call repeated an earlier one, result and all. A grammar-constrained small
+        model would go on repeating it to max_steps, so its next action is `finish` (when offered)."""
+        last = next((s for s in reversed(self.steps) if isinstance(s, ToolStep)), None)
+        return (last is not None and last.observation.endswith(REPEATED)
+                and any(spec.name == FINISH for spec in self.specs))
+
+    def unrepeated(self, step: ToolStep) -> ToolStep:
+        """Small models often repeat a call whose result they already have, until max_steps: say so."""
+        last = next((s for s in reversed(self.steps) if isinstance(s, ToolStep) and s.call.name == step.call.name),
+                    None)
+        if (last is None or _plain(last.observation) != step.observation
+                or _arguments(last.call) != _arguments(step.call)):
+            return step
+        return step.model_copy(update={"observation": step.observation + (FAILED_AGAIN if step.error else REPEATED)})
 
     def accept_finish(self, call: ToolCall, step: Callable[[str, str | None], ToolStep]) -> ToolStep:
         if refusal := self.agent._refuse_finish(self):

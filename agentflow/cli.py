@@ -1,4 +1,4 @@
-"""The `agentflow` command: `chat`, `run`, `converse`, `personas`, `tools` and `runs`.
+"""The `agentflow` command: `chat`, `run`, `converse`, `personas`, `tools`, `models` and `runs`.
 
 Exit codes: 0 done, 1 the run failed or stopped short of its answer, 2 bad usage (an unknown
 persona, model or file: the message names it and the fix), 130 interrupted.
@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     tools.add_argument("--json", action="store_true")
 
     from .converse_cli import add_parser as add_converse
+    from .models_cli import add_parser as add_models
     from .runs_cli import add_parser
 
     add_converse(sub, MODEL_HELP)
+    add_models(sub)
     add_parser(sub)
     args = parser.parse_args(argv)
     try:
@@ -99,6 +101,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .runs_cli import command
 
         return command(args)
+    if args.command == "models":
+        from .models_cli import command as models
+
+        return models(args)
     if args.command == "personas":
         return _personas(args)
     if args.command == "tools":

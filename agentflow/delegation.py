@@ -16,10 +16,12 @@ from .scope import current_scope
 from .tool import Tool, ToolError, to_observation
 
 if TYPE_CHECKING:
+    from .models.base import Model, ToolSpec
     from .agent import Agent
 
 TASK_DOC = "The task, complete and self-contained: the agent sees nothing but this and the context."
-CONTEXT_DOC = "Facts, data or earlier results the agent needs for the task (it cannot see your conversation)."
+CONTEXT_DOC = ("Results of other agents or facts from the user that the agent needs (it cannot see your "
+               "conversation). Leave it out when you have none: never guess.")
 
 
 class LoopDetected(ToolError):
@@ -42,6 +44,16 @@ class AgentTool(Tool[Any]):
         args = create_model(f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields)
         super().__init__(self.delegate, name=tool_name, args_model=args,
                          description=description or agent.description or f"Give a task to the {agent.name} agent.")
+
+    def spec_for(self, model: Model) -> ToolSpec:
+        """Grammar-constrained small models fill every field they are shown, so they invent a
+        `context` before any agent has returned one: they get `task` alone, and write facts into it."""
+        if model.replies_in_text or "context" not in self.spec.parameters.get("properties", {}):
+            return self.spec
+        parameters = dict(self.spec.parameters)
+        parameters["properties"] = {k: v for k, v in parameters["properties"].items() if k != "context"}
+        parameters["required"] = [n for n in parameters.get("required", ()) if n != "context"]
+        return self.spec.model_copy(update={"parameters": parameters})
 
     async def delegate(self, task: str, context: Any = None) -> Any:
         scope = current_scope()

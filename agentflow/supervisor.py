@@ -38,10 +38,11 @@ PlanHook = Callable[["Plan"], "Plan | None | Awaitable[Plan | None]"]
 OnPlan = PlanHook | Literal["human"]
 
 ROUTE = (
-    "You coordinate task agents: each tool named after an agent hands it one task. Write each task so it "
-    "stands alone, and pass in `context` only what the agent needs: it cannot see this conversation. Give "
-    "independent tasks in the same reply so they run at the same time. Answer the user from their results. "
-    "When no agent is needed, answer the user yourself."
+    "You coordinate task agents: each tool named after an agent hands it one task. An agent sees only what you "
+    "give it, never this conversation: write each task so it stands alone, with the names, numbers and facts it "
+    "needs from the user or from earlier results (longer material may go in `context`). Give independent tasks "
+    "in the same reply so they run at the same time. Answer the user from their results. When no agent is "
+    "needed, answer the user yourself."
 )
 ROUTE_SPAWN = "When no agent fits a task, use new_agent: write its instructions and pick its tools from the library."
 

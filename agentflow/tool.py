@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from .errors import ToolDefinitionError
-from .models.base import ToolSpec
+from .models.base import Model, ToolSpec
 from .schema import drop_defaulted_nulls, strict_schema
 
 R = TypeVar("R")
@@ -76,6 +76,10 @@ class Tool(Generic[R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         self.args_model = args_model or _args_model(fn, self.name, param_docs)
         self.spec = ToolSpec(name=self.name, description=self.description, parameters=strict_schema(self.args_model))
+
+    def spec_for(self, model: Model) -> ToolSpec:
+        """The spec offered to `model`; a tool may offer less to models that cannot use all of it."""
+        return self.spec
 
     def validate(self, arguments: str | dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the function, or `ToolArgumentsError` saying what to fix."""

@@ -3,7 +3,8 @@
 --model provider:name         e.g. openai:gpt-4o-mini, anthropic:claude-haiku-4-5
 --base-url URL                an OpenAI-compatible server, e.g. llama-server on http://127.0.0.1:8080/v1
 --constrained                 grammar-constrained tool calls, for small local models
-Environment: AGENTFLOW_MODEL, OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL.
+Environment: AGENTFLOW_MODEL, OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL; with none of them, a
+pulled local model (`agentflow models pull qwen2.5-coder-1.5b`), else offline stand-ins.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def models_for(args: argparse.Namespace, stand_ins: Mapping[str, ReplyFunction])
     """A model for each role: the configured one for all, or else each role's offline stand-in."""
     try:
         return dict.fromkeys(stand_ins, model_from(args))
-    except ConfigError:
-        print("(no model configured: using an offline stand-in for each agent; see README to use a real one)\n")
+    except ConfigError as e:
+        print(f"(using an offline stand-in for each agent, because {_first_sentence(e)}; see README to use a real "
+              "model)\n")
         return {role: FunctionModel(fn, name=f"stand-in-{role}") for role, fn in stand_ins.items()}
 
 
@@ -52,6 +54,10 @@ def model_or_stand_in(args: argparse.Namespace, stand_in: ReplyFunction) -> Mode
     """The configured model, or else an offline stand-in that plays the same protocol (and says so)."""
     try:
         return model_from(args)
-    except ConfigError:
-        print("(no model configured: using an offline stand-in model; see README to use a real one)\n")
+    except ConfigError as e:
+        print(f"(using an offline stand-in model, because {_first_sentence(e)}; see README to use a real model)\n")
         return FunctionModel(stand_in, name="stand-in")
+
+
+def _first_sentence(error: ConfigError) -> str:
+    return str(error).split(". Fix", 1)[0]

@@ -42,10 +42,12 @@ socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keys or URLs in the developer's shell must not change what a test does."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AGENTFLOW_MODEL"):
+def _no_provider_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keys, URLs or pulled local models on the developer's machine must not change what a test does."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AGENTFLOW_MODEL",
+                 "AGENTFLOW_LOCAL_URL", "AGENTFLOW_LLAMA_SERVER", "HF_ENDPOINT", "PIP_INDEX_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AGENTFLOW_MODELS", str(tmp_path_factory.mktemp("no-models")))
 
 
 @pytest.fixture

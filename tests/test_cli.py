@@ -25,7 +25,8 @@ from agentflow.tools import known
 CHAT_MODEL = str(Path(__file__).parent / "chat_model.py")
 SHIPPED = ["analyst", "coder", "editor", "planner", "researcher", "tutor", "writer"]
 UNSET = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AGENTFLOW_MODEL",
-         "AGENTFLOW_PERSONAS", "AGENTFLOW_DB")
+         "AGENTFLOW_PERSONAS", "AGENTFLOW_DB", "AGENTFLOW_MODELS", "AGENTFLOW_LOCAL_URL", "AGENTFLOW_LLAMA_SERVER",
+         "XDG_CACHE_HOME")
 DONE = "Done: 6*7 is 42.\n"  # what tests/chat_model.py answers to a task starting "compute"
 
 # -- the workspace ----------------------------------------------------------------------------------
@@ -428,8 +429,9 @@ def test_a_missing_model_file_exits_2(ran: Ran) -> None:
 def test_no_model_configured_exits_2_and_says_how_to_fix(ran: Ran) -> None:
     done = ran["no-model"]
     assert done.returncode == 2 and done.stdout == ""
-    assert "agentflow: no model was named and none is configured. Fix one of:" in done.stderr
-    for fix in ("model='openai:gpt-4o-mini'", "AGENTFLOW_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+    assert "agentflow: no model was named and none is available. Fix one of:" in done.stderr
+    for fix in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "pip install 'agentflow[local]' && agentflow models pull "
+                "qwen2.5-coder-1.5b", "AGENTFLOW_MODEL"):
         assert fix in done.stderr
 
 

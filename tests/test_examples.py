@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-STAND_IN = "no model configured: using an offline stand-in"
+STAND_IN = "(using an offline stand-in"
 
 
 def run_example(name: str, *args: str) -> str:
@@ -37,8 +37,12 @@ def test_every_example_is_covered() -> None:
 def test_quickstart() -> None:
     out = run_example("quickstart.py")
     assert STAND_IN in out and "stop: finish" in out
-    per_file = re.search(r"report: total=(\d+) per_file=(\{.*\})", out)
-    assert per_file is not None and "'quickstart.py'" in per_file[2]
+    files = sorted(EXAMPLES.glob("*.py"))
+    longest = max(files, key=lambda p: len(p.read_text().splitlines())).name
+    assert f"answer: files={len(files)} total_lines={sum(len(p.read_text().splitlines()) for p in files)} " \
+           f"longest_file='{longest}'" in out
+    assert "supervisor/counter <- " in out and "supervisor/finder <- " in out
+    assert "checked against the files themselves: right" in out
 
 
 @pytest.mark.skip(reason="calculator.py has no stand-in model: without a configured model it exits 2 by design")

@@ -37,7 +37,7 @@ async def test_route_delegates_and_answers_from_the_typed_results() -> None:
     assert result.ok and result.output == "A and B are done."
     assert sorted(c.agent for c in result.children) == ["supervisor/researcher", "supervisor/writer"]
     system = brain.requests[0].messages[0].content or ""
-    assert system.startswith("Be brief.") and "cannot see this conversation" in system
+    assert system.startswith("Be brief.") and "never this conversation" in system
     assert brain.requests[0].tool_names == ["researcher", "writer"]
     assert result.usage.requests == 4
 

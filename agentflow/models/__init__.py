@@ -10,7 +10,7 @@ from .prices import Price
 from .retry import RetryPolicy
 from .scripted import FunctionModel, RequestInfo, ScriptedModel, call
 
-PROVIDERS = ("openai", "anthropic")
+PROVIDERS = ("openai", "anthropic", "local")
 
 
 def get_model(model: str | Model, **options: Any) -> Model:
@@ -22,7 +22,8 @@ def get_model(model: str | Model, **options: Any) -> Model:
     if not isinstance(model, str) or ":" not in model:  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ConfigError(
             f"model {model!r} is not a 'provider:model' string. Fix: write e.g. 'openai:gpt-4o-mini' or "
-            f"'anthropic:claude-haiku-4-5' (known providers: {', '.join(PROVIDERS)}), or pass a Model object"
+            f"'anthropic:claude-haiku-4-5' or 'local:qwen2.5-coder-1.5b' (known providers: "
+            f"{', '.join(PROVIDERS)}), or pass a Model object"
         )
     provider, name = model.split(":", 1)
     if provider == "openai":
@@ -33,6 +34,10 @@ def get_model(model: str | Model, **options: Any) -> Model:
         from .anthropic import AnthropicModel
 
         return AnthropicModel(name, **options)
+    if provider == "local":
+        from .local import LocalModel
+
+        return LocalModel(name, **options)
     raise ConfigError(f"unknown model provider {provider!r} in {model!r}. Known providers: {', '.join(PROVIDERS)}")
 
 

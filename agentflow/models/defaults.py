@@ -12,8 +12,10 @@ ANTHROPIC_DEFAULT = "anthropic:claude-haiku-4-5"
 
 
 def default_model() -> Model:
-    """`AGENTFLOW_MODEL` if set, else OpenAI when `OPENAI_API_KEY` is set, else Anthropic when
-    `ANTHROPIC_API_KEY` is set; otherwise an error listing the ways out."""
+    """`AGENTFLOW_MODEL` if set; else OpenAI when `OPENAI_API_KEY` is set; else Anthropic when
+    `ANTHROPIC_API_KEY` is set; else a local model (a running server at `AGENTFLOW_LOCAL_URL`, or
+    the first pulled catalog model); otherwise one error listing the ways out."""
+    from ..local.catalog import CATALOG, DEFAULT_LOCAL, pulled_path
     from . import get_model
 
     if name := os.environ.get("AGENTFLOW_MODEL"):
@@ -22,8 +24,14 @@ def default_model() -> Model:
         return get_model(OPENAI_DEFAULT)
     if os.environ.get("ANTHROPIC_API_KEY"):
         return get_model(ANTHROPIC_DEFAULT)
+    if os.environ.get("AGENTFLOW_LOCAL_URL"):
+        return get_model(f"local:{DEFAULT_LOCAL}")
+    for local in CATALOG.values():  # the catalog's order is the order of preference
+        if pulled_path(local) is not None:
+            return get_model(f"local:{local.name}")  # names the missing llama-server if that is all that lacks
     raise ConfigError(
-        "no model was named and none is configured. Fix one of: pass model='openai:gpt-4o-mini' (or another "
-        "'provider:model'); set AGENTFLOW_MODEL; set OPENAI_API_KEY or ANTHROPIC_API_KEY; or set "
-        "OPENAI_BASE_URL to a local OpenAI-compatible server and AGENTFLOW_MODEL=openai:<its model name>"
+        "no model was named and none is available. Fix one of: (1) set OPENAI_API_KEY (uses "
+        f"{OPENAI_DEFAULT}); (2) set ANTHROPIC_API_KEY (uses {ANTHROPIC_DEFAULT}); (3) run a model on this "
+        f"machine: pip install 'agentflow[local]' && agentflow models pull {DEFAULT_LOCAL}. Or name a model: "
+        "model='provider:name', --model, or AGENTFLOW_MODEL"
     )

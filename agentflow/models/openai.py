@@ -175,7 +175,9 @@ class OpenAIModel(Model):
         body: dict[str, Any] = {"model": self.model_name}
         if constrained:
             body["messages"] = constrained_messages(messages, tools)
-            body["response_format"] = _json_schema_format("action", action_schema(tools), strict=self.strict)
+            choice = settings.tool_choice  # a tool's name narrows the grammar; the prompt still lists all
+            allowed = [t for t in tools if t.name == choice] or tools
+            body["response_format"] = _json_schema_format("action", action_schema(allowed), strict=self.strict)
         else:
             body["messages"] = [_wire_message(m) for m in messages]
             if tools:
@@ -293,10 +295,22 @@ def action_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
             parameters = _renamed(parameters, renames)
             for new in renames.values():
                 defs[new] = _renamed(defs[new], renames)
-        properties = {"thought": {"type": "string"}, "tool": {"const": t.name}, "arguments": parameters}
+        properties = {"thought": {"type": "string"}, "tool": {"const": t.name}, "arguments": _optionals(parameters)}
         actions.append({"type": "object", "properties": properties, "required": ["thought", "tool", "arguments"],
                         "additionalProperties": False})
     return {"anyOf": actions, **({"$defs": defs} if defs else {})}
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or {"type": "null"} in schema.get("anyOf", ())
+
+
+def _optionals(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Strict schemas require every argument, the optional ones as nullable; under a grammar that
+    makes small models write something for each, so they invent values. Let them leave those out."""
+    properties: dict[str, Any] = parameters.get("properties", {})
+    required = [n for n in parameters.get("required", ()) if not _nullable(properties.get(n, {}))]
+    return {**parameters, "required": required}
 
 
 def _renamed(schema: Any, renames: dict[str, str]) -> Any:
@@ -325,7 +339,8 @@ def _catalogue(tools: Sequence[ToolSpec]) -> str:
              "After each action you see its result as an observation. Available tools:"]
     for t in tools:
         props: dict[str, Any] = t.parameters.get("properties", {})
-        args = "; ".join(f"{name} ({_describe(p)})" for name, p in props.items()) or "none"
+        args = "; ".join(f"{name} ({'optional: ' if _nullable(p) else ''}{_describe(p)})"
+                         for name, p in props.items()) or "none"
         lines.append(f"- {t.name}: {t.description} Arguments: {args}")
     return "\n".join(lines)
 
