@@ -8,8 +8,8 @@ get wrong (an unknown tool, bad arguments, a tool that raises, a text reply, an 
 from __future__ import annotations
 
 import asyncio
-import json
 import inspect
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 

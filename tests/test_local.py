@@ -501,7 +501,7 @@ def test_a_pulled_model_runs_an_agent_through_llama_server(llama: Llama) -> None
     assert body["response_format"]["type"] == "json_schema" and "tools" not in body
     assert {a["properties"]["tool"]["const"] for a in body["response_format"]["json_schema"]["schema"]["anyOf"]} \
         == {"multiply", "finish"}
-    assert body["temperature"] == 0 and body["model"] == "qwen2.5-coder-1.5b"
+    assert body["temperature"] == 0 and body["max_tokens"] == 2048 and body["model"] == "qwen2.5-coder-1.5b"
     [pid] = llama.pids()
     assert running(pid)
     server_module.stop_all()

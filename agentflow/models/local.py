@@ -63,6 +63,7 @@ class LocalModel(OpenAIModel):
         context: int = 8192,
         threads: int | None = None,
         start_timeout: float = 180.0,
+        timeout: float = 600.0,
         settings: ModelSettings | None = None,
         **options: Any,
     ) -> None:
@@ -76,8 +77,11 @@ class LocalModel(OpenAIModel):
             server_binary()  # fail now, with the install command, rather than at the first request
         self._serve_options = {"context": context, "threads": threads, "start_timeout": start_timeout}
         # Greedy decoding: small models wander at the default temperature, and runs become repeatable.
+        # A reply is capped (a runaway one would take minutes on a CPU), and a request may take long:
+        # a busy 2-core machine generates a few tokens a second.
         super().__init__(model, base_url=url or "http://127.0.0.1:0/v1", api_key="no-key",
-                         tool_calling=tool_calling, settings=settings or ModelSettings(temperature=0.0),
+                         tool_calling=tool_calling, timeout=timeout,
+                         settings=settings or ModelSettings(temperature=0.0, max_tokens=2048),
                          prices=options.pop("prices", FREE), **options)
 
     async def _ready(self) -> None:
