@@ -17,7 +17,7 @@ from . import __version__
 from .errors import AgentflowError, ConfigError
 
 MODEL_HELP = "provider:model (openai:gpt-4o-mini, anthropic:claude-haiku-4-5) or a .py file defining `model` " \
-             "(default: $AGENTFLOW_MODEL, else from OPENAI_API_KEY / ANTHROPIC_API_KEY)"
+             "(default: $AGENTFLOW_MODEL, else from OPENAI_API_KEY / ANTHROPIC_API_KEY, else a pulled local model)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,7 +108,7 @@ class DelegationGuard:
             return f"{agent} is already working on this exact task; its result will come back once. Do not repeat it."
         if key in self._answers:
             return (f"You already gave {agent} this exact task and it answered: {to_observation(self._answers[key])}. "
-                    "Use that answer; do not ask again.")
+                    "Use that answer (finish with it if it completes the request); do not ask again.")
         if self._attempts.get(key, 0) >= 2:
             return (f"{agent} failed this exact task twice. Change the task, give it to another agent, "
                     "or finish with what you have.")

@@ -39,8 +39,12 @@ WORKLIST = (
     "drop tasks with cancel_task. Tasks run by themselves, several at once, and their results come to you as "
     "they finish, with the updated list: then add, reorder or cancel tasks as the results suggest. An agent "
     "sees only its task, its context and the results of the tasks it depends on, so write tasks that stand "
-    "alone. When no task is open, answer the user. If no agent is needed, answer at once. Agents:\n"
+    "alone. A request with several parts gets one task per part, and only the tasks it asks for. When no "
+    "task is open, finish with the answer to the user's whole request, from the results. Only a request that "
+    "needs no agent at all is answered at once. Agents:\n"
 )
+ALL_DONE = ("No task is open: if these results answer every part of the user's request, finish with that "
+            "answer; otherwise add the tasks still missing.")
 WORKLIST_SPAWN = f'If no agent fits a task, set agent to "{NEW}" and describe the agent to make in new_agent.'
 
 
@@ -208,6 +212,8 @@ class Worklist:
         lines += [f"- {i.id} [{i.status}] {i.agent}, priority {i.priority}"
                   f"{', needs ' + ', '.join(i.depends_on) if i.depends_on else ''}: {i.description}"
                   for i in self.items.values()]
+        if self.items and not any(i.status in ("pending", "running") for i in self.items.values()):
+            lines.append(ALL_DONE)
         return "\n".join(lines)
 
     def publish(self, change: Change, item: WorkItem) -> None:
@@ -266,7 +272,8 @@ class WorklistMode(Generic[T]):
 
         fields: dict[str, Any] = {
             "id": (str, Field(description="A short unique id you choose, e.g. summary-1")),
-            "description": (str, Field(description="The task, complete and self-contained")),
+            "description": (str, Field(description="The task, complete and self-contained: the question for the "
+                                                   "agent, with the names, numbers and text it needs")),
             "agent": (sup.agent_names(), Field(description="The agent that does it")),
             "priority": (int, Field(description="Higher runs sooner")),
             "depends_on": (list[str], Field(description="ids of tasks whose results it needs (may be empty)")),

@@ -345,7 +345,8 @@ def _catalogue(tools: Sequence[ToolSpec]) -> str:
     return "\n".join(lines)
 
 
-_NEXT = "If this gives you the answer, call finish with it; otherwise take the next action."
+_NEXT = ("If you now have the answer to every part of the task, call finish with the whole answer; otherwise "
+         "take the next action.")
 
 
 def constrained_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
