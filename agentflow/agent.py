@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
-from .delegation import AgentTool, DelegationGuard, LoopDetected
+from .delegation import AgentTool, AlreadyAnswered, DelegationGuard, LoopDetected
 from .errors import ConfigError, ModelError, OutputValidationError
 from .events import Emit, Event, RunStarted, TextChunk
 from .human import HumanReply, HumanRequest
@@ -373,6 +373,8 @@ class _Run(Generic[T]):
                             "invalid_arguments")
             except LoopDetected as e:
                 return step(str(e), "loop")
+            except AlreadyAnswered as e:
+                return step(str(e), "repeated")
             except ToolError as e:
                 return step(str(e), "failed")
             except ToolTimeout as e:
@@ -385,10 +387,11 @@ class _Run(Generic[T]):
         return self.unrepeated(await self.scope.runner.step(f"{self.scope.key}/tool/{call.id}", execute, ToolStep))
 
     def looping(self) -> bool:
-        """The last tool call repeated an earlier one, result and all. A grammar-constrained small
-        model would go on repeating it to max_steps, so its next action is `finish` (when offered)."""
+        """The last tool call repeated an earlier one, result and all (or a delegation its agent had
+        answered). A grammar-constrained small model would go on repeating it to max_steps or the
+        loop guard, so its next action is `finish` (when offered)."""
         last = next((s for s in reversed(self.steps) if isinstance(s, ToolStep)), None)
-        return (last is not None and last.observation.endswith(REPEATED)
+        return (last is not None and (last.error == "repeated" or last.observation.endswith(REPEATED))
                 and any(spec.name == FINISH for spec in self.specs))
 
     def unrepeated(self, step: ToolStep) -> ToolStep:

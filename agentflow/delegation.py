@@ -24,6 +24,10 @@ CONTEXT_DOC = ("Results of other agents or facts from the user that the agent ne
                "conversation). Leave it out when you have none: never guess.")
 
 
+class AlreadyAnswered(ToolError):
+    """The same task was given to the same agent again after it answered: the answer is repeated."""
+
+
 class LoopDetected(ToolError):
     """The same task was delegated again after being refused: the calling run stops (`stop_reason="loop"`)."""
 
@@ -93,7 +97,7 @@ class DelegationGuard:
             self._refused[key] = self._refused.get(key, 0) + 1
             if self._refused[key] > 1:
                 raise LoopDetected(f"the same task was delegated to {agent} again after being refused: {task!r}")
-            raise ToolError(refusal)
+            raise (AlreadyAnswered if key in self._answers else ToolError)(refusal)
         self._attempts[key] = self._attempts.get(key, 0) + 1
         self._running.add(key)
         return key

@@ -66,8 +66,9 @@ def build(models: dict[str, Model]) -> Supervisor[Answer]:
                    tools=[longest_files], model=models["finder"], max_steps=4,
                    description="Names the longest Python file of the examples directory.")
     return Supervisor([counter, finder], model=models["supervisor"], output=Answer, max_steps=8,
-                      instructions="Ask counter for the numbers and finder for the longest file, then finish with "
-                                   "what they found.")
+                      instructions="First give counter the task 'How many Python files are there, and how many "
+                                   "lines in all?'. Then give finder the task 'Which Python file is the longest?'. "
+                                   "Then finish with what the two of them found.")
 
 
 # -- offline stand-ins: one small function per agent plays its part of the protocol ------------------

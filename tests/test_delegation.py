@@ -176,7 +176,7 @@ async def test_loop_guard_refuses_a_repeated_delegation_then_stops_the_run() -> 
     result = await Agent("boss", tools=[worker], model=parent_model, ends_with="text").run("go")
     first, refused, stopped = [s for s in result.steps if isinstance(s, ToolStep)]
     assert first.observation == "the answer"
-    assert refused.error == "failed" and "already gave worker this exact task" in refused.observation
+    assert refused.error == "repeated" and "already gave worker this exact task" in refused.observation
     assert "the answer" in refused.observation
     assert stopped.error == "loop"
     assert result.stop_reason == "loop" and result.output is None

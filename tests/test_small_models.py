@@ -119,3 +119,17 @@ def test_a_supervisor_offers_constrained_models_task_without_context() -> None:
         assert ("context" in spec.parameters["properties"]) is not constrained
         assert spec.parameters["required"] == (["task"] if constrained else ["task", "context"])
         assert boss_model.requests[1].messages[-1].content == "done"  # the delegation ran without context
+
+
+def test_a_constrained_supervisor_that_redelegates_an_answered_task_must_finish_next() -> None:
+    worker = Agent("worker", "Work.", model=FunctionModel(lambda _: call("finish", answer="done")))
+
+    def boss(info: RequestInfo) -> Any:
+        return call("finish", answer="done") if info.settings.tool_choice == "finish" else call("worker", task="x")
+    model = FunctionModel(boss)
+    model.replies_in_text = False
+    result = Supervisor([worker], model=model).run_sync("go")
+    assert result.stop_reason == "finish" and result.output == "done"
+    refused = [s for s in result.steps if s.kind == "tool" and s.error == "repeated"]
+    assert len(refused) == 1 and "already gave worker this exact task" in refused[0].observation
+    assert [r.settings.tool_choice for r in model.requests] == [None, None, "finish"]
