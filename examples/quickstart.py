@@ -1,8 +1,9 @@
 """Quickstart: a supervisor with two task agents, answering a small real question about this directory.
 
-The supervisor sees each task agent as a tool. It asks the `counter` agent how many Python files the
-examples directory holds and how many lines they have, asks the `finder` agent which file is the
-longest, and finishes with a typed `Answer`, which is then checked against the files themselves.
+The supervisor sees each task agent as a tool. It asks the `finder` agent which Python file of the
+examples directory is the longest, asks the `counter` agent how many there are and how many lines
+they have, and finishes with a typed `Answer`, which is then checked against the files themselves.
+(The instructions name each agent's task: the 1.5B local model otherwise stopped after one agent.)
 
 The model is the one you configure (--model, --base-url, OPENAI_API_KEY, ANTHROPIC_API_KEY), else a
 pulled local model (`agentflow models pull qwen2.5-coder-1.5b`, served by llama.cpp on this machine).
@@ -65,9 +66,9 @@ def build(models: dict[str, Model]) -> Supervisor[Answer]:
     finder = Agent("finder", "You find long files. Call longest_files, then finish with the name of the first one.",
                    tools=[longest_files], model=models["finder"], max_steps=4,
                    description="Names the longest Python file of the examples directory.")
-    return Supervisor([counter, finder], model=models["supervisor"], output=Answer, max_steps=8,
-                      instructions="First give counter the task 'How many Python files are there, and how many "
-                                   "lines in all?'. Then give finder the task 'Which Python file is the longest?'. "
+    return Supervisor([finder, counter], model=models["supervisor"], output=Answer, max_steps=8,
+                      instructions="First give finder the task 'Which Python file is the longest?'. Then give "
+                                   "counter the task 'How many Python files are there, and how many lines in all?'. "
                                    "Then finish with what the two of them found.")
 
 
