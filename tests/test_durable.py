@@ -76,8 +76,9 @@ async def test_an_agent_run_is_journaled_step_by_step_as_json(launch: Launch, tm
     formats = {r[0] for r in db.execute("select serialization from operation_outputs")}
     formats |= {r[0] for r in db.execute("select serialization from workflow_status")}
     assert formats == {"portable_json"}  # never pickle
-    stored = db.execute("select output from operation_outputs where function_name='adder/tool/c1'").fetchone()[0]
-    assert json.loads(stored)["observation"] == "5"
+    stored = db.execute("select output from agentflow_steps where run_id=? and name='adder/tool/c1'",
+                        (run.id,)).fetchone()[0]
+    assert json.loads(stored)["observation"] == "5"  # the step table holds JSON too
 
 
 async def test_typed_outputs_come_back_typed(launch: Launch) -> None:
@@ -114,11 +115,48 @@ async def test_a_failed_run_resumes_as_a_new_run_that_pays_for_nothing_twice(lau
     partial = failed.value.result
     assert partial is not None and [s.kind for s in partial.steps] == ["model", "tool", "model", "tool"]
     assert await run.status() == "failed"
+    failures = [(s.name, s.kind, s.error) for s in await run.steps() if s.error]
+    assert len(failures) == 1 and failures[0][:2] == ("flaky/model/4", "model") and "provider down" in failures[0][2]
     broken[0] = False
     again = await run.resume()
     assert again.id != run.id
     assert (await again.result()).output == "done"
     assert calls == [0, 1, 2]  # the two finished model calls were not made again
+    kept = [(s.name, s.error) for s in await again.steps()]  # the new run holds the finished steps too
+    assert kept == [("flaky/model/0", None), ("flaky/tool/n0", None), ("flaky/model/2", None),
+                    ("flaky/tool/n1", None), ("flaky/model/4", None)]
+
+
+async def test_a_cancelled_run_stops_at_its_next_step_and_keeps_what_it_paid_for(launch: Launch) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    requests: list[int] = []
+
+    @tool
+    async def slow() -> str:
+        """Takes a while."""
+        started.set()
+        await release.wait()
+        return "finished anyway"
+
+    def reply(info: RequestInfo) -> Any:
+        requests.append(len(info.messages))
+        return [use("slow", f"s{len(requests)}")]
+
+    agent = Agent(name="long", tools=[slow], model=FunctionModel(reply))
+    rt = launch(agent)
+    run = await rt.start(agent, "go")
+    await asyncio.wait_for(started.wait(), 10)
+    await run.cancel()  # while the tool runs
+    release.set()
+    await until(lambda: _done(run.id, rt))
+    assert await run.status() == "cancelled"
+    assert len(requests) == 1  # no model call after the cancel
+    steps = [(s.name, s.output["observation"] if s.kind == "tool" else None) for s in await run.steps()]
+    assert steps == [("long/model/0", None), ("long/tool/s1", "finished anyway")]  # the tool's result is kept
+
+
+async def _done(run_id: str, rt: durable.Runtime) -> bool:
+    return not any(t for t in rt.tasks if not t.done())
 
 
 async def test_launch_refuses_a_pending_run_whose_target_is_not_registered(tmp_path: Path) -> None:
@@ -358,8 +396,9 @@ async def test_runs_are_listed_newest_first_and_old_finished_ones_pruned(launch:
     assert [r.id for r in listed] == [paused.id, second.id, first.id]
     assert [r.status for r in listed] == ["waiting", "done", "done"]
     assert [r.id for r in await rt.runs(status="waiting")] == [paused.id]
-    assert rt.prune_now(older_than_days=0) == 2  # finished ones only
+    assert rt.prune_now(older_than_days=0) == 2  # finished ones only, and their steps
     assert [r.id for r in await rt.runs()] == [paused.id]
+    assert await first.steps() == [] and await paused.steps() != []
     await paused.cancel()
     assert await paused.status() == "cancelled"
 

@@ -310,3 +310,22 @@ async def test_two_survivors_recover_a_dead_workers_runs_once(scene: Scene) -> N
     assert Counter(i for k, i, _ in rows if k == "end") == Counter({f"job-{i}": 1 for i in range(n)}), rows
     assert Counter(i for k, i, _ in rows if k == "start") == Counter({f"job-{i}": 2 for i in range(n)}), rows
     assert {i.executor for i in infos} <= {b.executor, c.executor}
+
+
+async def test_the_step_table_keeps_its_rules_on_postgresql(cluster: Cluster) -> None:
+    import psycopg
+
+    from agentflow.durable.store import PostgresSteps
+    from tests.test_durable_store import RULES
+
+    url = cluster.create_database("steps")
+    with psycopg.connect(url, autocommit=True) as db:  # the one column of DBOS's table of runs that the store reads
+        db.execute("CREATE SCHEMA dbos")
+        db.execute("CREATE TABLE dbos.workflow_status (workflow_uuid TEXT PRIMARY KEY, status TEXT)")
+        db.execute("INSERT INTO dbos.workflow_status VALUES ('r1', 'PENDING'), ('r2', 'CANCELLED')")
+    store = PostgresSteps(url)
+    try:
+        for rule in RULES:
+            await rule(store)
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ inspected run hands back the same objects a live run would.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -28,9 +29,21 @@ def typed(annotation: Any, value: Any) -> Any:
     if value is None or annotation is None or annotation is Any:
         return value
     try:
-        return TypeAdapter(annotation).validate_python(value)
+        return _adapter(annotation).validate_python(value)
     except Exception:
         return value
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    try:
+        return _cached_adapter(annotation)
+    except TypeError:  # an unhashable annotation
+        return TypeAdapter(annotation)
+
+
+@lru_cache(maxsize=256)
+def _cached_adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
 
 
 def encode_run(result: RunResult[Any]) -> dict[str, Any]:

@@ -1,25 +1,27 @@
-"""The durable step runner: every step a DBOS step, replayed by its agentflow name.
+"""The durable step runner: every step journaled by its agentflow name, and replayed by it.
 
 DBOS replays a workflow's steps by position (the n-th step started gets the n-th recorded
 result). Agent trees and workflows start steps concurrently, in an order that depends on
 timing, so positions are not stable across a crash. Names are: every step agentflow takes has
 a unique, stable name (`supervisor/counter/model/3`, `trip/distance/python`). So the runner
-reads the run's recorded steps once, answers known names from them, and runs new steps as DBOS
-steps at positions past everything recorded. DBOS still does the storing, the recovery and the
-waiting; only the lookup is by name.
+reads the run's journal once, answers known names from it, and records each new step in the
+step table (store.py) when it finishes. DBOS does the rest: recovery, waiting and replies.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, TypeVar
 
 from dbos import DBOS, StepInfo
+from dbos._error import DBOSWorkflowCancelledError  # not re-exported; DBOS ends a cancelled run on it
 from pydantic import BaseModel, ValidationError
 
 from ..human import HumanReply, HumanRequest
 from ..runner import StepRunner
+from .store import StepRow, StepStore
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -31,27 +33,24 @@ class Stamp(BaseModel):
     at: float
 
 
-def read_journal(steps: list[StepInfo]) -> tuple[dict[str, Any], int]:
-    """Recorded outputs by step name, and the highest position used. A reply to a human wait is
-    found by the wait name it carries, even if the run died before journaling it under that name."""
+def read_journal(rows: list[StepRow], dbos_steps: list[StepInfo]) -> tuple[dict[str, Any], int]:
+    """Recorded outputs by step name, and the highest DBOS position used. A reply to a human wait
+    is found by the wait name it carries, even if the run died before journaling it under that name."""
     journal: dict[str, Any] = {}
-    for s in steps:
-        if s["error"] is not None:
-            continue
-        name, out = s["function_name"], s["output"]
-        if name == "DBOS.recv":
-            if isinstance(out, dict) and isinstance(out.get("wait"), str):
-                journal[out["wait"]] = out.get("reply")  # type: ignore[index]
-        elif not name.startswith("DBOS."):
-            journal[name] = out
-    return journal, max((s["function_id"] for s in steps), default=-1)
+    for s in dbos_steps:
+        out = s["output"]
+        if s["error"] is None and s["function_name"] == "DBOS.recv" and isinstance(out, dict) \
+                and isinstance(out.get("wait"), str):
+            journal[out["wait"]] = out.get("reply")  # type: ignore[index]
+    journal.update((r.name, r.output) for r in rows if r.error is None)
+    return journal, max((s["function_id"] for s in dbos_steps), default=-1)
 
 
 class DurableRunner(StepRunner):
     """Runs steps inside one DBOS workflow (the durable run)."""
 
-    def __init__(self, run_id: str, journal: dict[str, Any]) -> None:
-        self.run_id, self.journal = run_id, journal
+    def __init__(self, run_id: str, journal: dict[str, Any], store: StepStore) -> None:
+        self.run_id, self.journal, self.store = run_id, journal, store
         self.replayed = 0
         self.waiting: dict[str, dict[str, Any]] = {}
 
@@ -59,15 +58,16 @@ class DurableRunner(StepRunner):
         if name in self.journal:
             self.replayed += 1
             return result_type.model_validate(self.journal[name])
-        kept: list[R] = []
-
-        async def run() -> Any:
+        started = time.time()
+        try:
             value = await fn()
-            kept.append(value)
-            return value.model_dump(mode="json")
-
-        out = await DBOS.run_step_async({"name": name, "retries_allowed": False}, run)
-        return kept[0] if kept else result_type.model_validate(out)
+        except Exception as e:  # recorded for `runs show`; a resumed run takes the step again
+            with suppress(Exception):  # the step's own error is the one to raise
+                await self.store.record(self.run_id, name, None, f"{type(e).__name__}: {e}", started, time.time())
+            raise
+        if not await self.store.record(self.run_id, name, value.model_dump_json(), None, started, time.time()):
+            raise DBOSWorkflowCancelledError(f"run {self.run_id} was cancelled")  # as DBOS's own steps do
+        return value
 
     async def wait(self, name: str, request: HumanRequest) -> HumanReply:
         """Pause until a reply arrives on topic `name` (sent by `DurableRun.reply`), or the timeout."""

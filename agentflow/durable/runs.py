@@ -6,8 +6,10 @@ from the process running the run, from another process, and from the `agentflow 
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
+from dbos import SetWorkflowID
 from pydantic import BaseModel
 
 from ..errors import AgentflowError, ConfigError
@@ -15,7 +17,7 @@ from ..human import HumanReply
 from ..messages import Message, close_open_calls
 from ..planning import Plan
 from ..result import RunResult
-from .registry import registry
+from .registry import Entry, registry
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -75,6 +77,10 @@ def info_of(wf: Any, waiting: list[dict[str, Any]] | None) -> RunInfo:
                    executor=wf.executor_id, waiting=waiting or [], error=error)
 
 
+def new_run_id(target: str) -> str:
+    return f"{target}-{uuid.uuid4().hex[:12]}"
+
+
 def _s(ms: int | None) -> float | None:
     return None if ms is None else ms / 1000
 
@@ -91,10 +97,11 @@ def _kind(name: str) -> str:
 class DurableRun:
     """A handle on one durable run, by id."""
 
-    def __init__(self, runtime: Runtime, run_id: str, handle: Any = None) -> None:
+    def __init__(self, runtime: Runtime, run_id: str, handle: Any = None, target: str | None = None) -> None:
         self.runtime, self.id = runtime, run_id
         self.changes: dict[str, Any] = {}
         self._handle = handle  # DBOS's own, for a run started in this process: awaited, not polled
+        self._target = target
 
     def __repr__(self) -> str:
         return f"<DurableRun {self.id}>"
@@ -113,24 +120,30 @@ class DurableRun:
             data = await handle.get_result()
         except Exception as e:
             partial = getattr(e, "data", None)
-            target = registry.get((await self.info()).target)
-            decoded = target.decode(partial) if isinstance(partial, dict) else None
+            decoded = (await self._entry()).decode(partial) if isinstance(partial, dict) else None
             raise DurableRunError(f"run {self.id} failed: {e}", decoded) from e
-        return registry.get((await self.info()).target).decode(data)
+        return (await self._entry()).decode(data)
+
+    async def _entry(self) -> Entry:
+        self._target = self._target or (await self.info()).target
+        return registry.get(self._target)
 
     async def steps(self) -> list[StepRecord]:
-        """Every journaled step in the order it was taken, with outputs, usage and errors."""
-        rows = await self.runtime.client.list_workflow_steps_async(self.id)
+        """Every journaled step in the order it was started, with outputs, usage and errors (DBOS's
+        own operations, such as a human's reply arriving, among them)."""
+        rows = await self.runtime.store.load(self.id)
+        taken: list[tuple[float, str, Any, str | None, float | None]] = [
+            (r.started_at, r.name, r.output, r.error, r.finished_at - r.started_at) for r in rows]
+        for d in await self.runtime.client.list_workflow_steps_async(self.id):
+            started, finished = d["started_at_epoch_ms"], d["completed_at_epoch_ms"]
+            taken.append(((started or 0) / 1000, d["function_name"], d["output"],
+                          None if d["error"] is None else str(d["error"]),
+                          (finished - started) / 1000 if started and finished else None))
+        taken.sort(key=lambda t: t[0])
         out: list[StepRecord] = []
-        for r in rows:
-            output, usage = r["output"], {}
-            if isinstance(output, dict) and isinstance(output.get("usage"), dict):
-                usage = output["usage"]
-            seconds = None
-            if r["started_at_epoch_ms"] and r["completed_at_epoch_ms"]:
-                seconds = (r["completed_at_epoch_ms"] - r["started_at_epoch_ms"]) / 1000
-            out.append(StepRecord(position=r["function_id"], name=r["function_name"], kind=_kind(r["function_name"]),
-                                  output=output, error=None if r["error"] is None else str(r["error"]),
+        for position, (_, name, output, error, seconds) in enumerate(taken):
+            usage = output["usage"] if isinstance(output, dict) and isinstance(output.get("usage"), dict) else {}
+            out.append(StepRecord(position=position, name=name, kind=_kind(name), output=output, error=error,
                                   input_tokens=usage.get("input_tokens", 0),
                                   output_tokens=usage.get("output_tokens", 0), seconds=seconds))
         return out
@@ -185,8 +198,11 @@ class DurableRun:
             return self
         steps = await self.runtime.client.list_workflow_steps_async(self.id, load_output=False)
         top = max((s["function_id"] for s in steps), default=-1)
-        handle = await self.runtime.client.fork_workflow_async(self.id, top + 1)
-        return DurableRun(self.runtime, handle.get_workflow_id())
+        new_id = new_run_id(info.target)
+        await self.runtime.store.copy(self.id, new_id)  # before the fork exists, so it starts with them
+        with SetWorkflowID(new_id):
+            await self.runtime.client.fork_workflow_async(self.id, top + 1)
+        return DurableRun(self.runtime, new_id, target=info.target)
 
     def edit(self, task: str, value: Any) -> DurableRun:
         """Replace a workflow task's output (a human's correction) for the next `rerun()`."""

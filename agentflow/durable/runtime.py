@@ -29,7 +29,8 @@ from ..runner import using
 from . import codec
 from .journal import DurableRunner, read_journal
 from .registry import Target, registry
-from .runs import FINISHED, DurableRun, DurableSession, RunInfo, info_of
+from .store import NormalSync, open_store
+from .runs import FINISHED, DurableRun, DurableSession, RunInfo, info_of, new_run_id
 
 DEFAULT_URL = "sqlite:///.agentflow/agentflow.db"
 APP_VERSION = "agentflow-1"  # pinned: DBOS's default (a hash of workflow code) would strand pending runs
@@ -43,14 +44,16 @@ _runtime: Runtime | None = None
 async def _durable_run(target: str, payload: dict[str, Any]) -> dict[str, Any]:
     rt = current()
     run_id = DBOS.workflow_id or ""
-    journal, top = read_journal(await rt.client.list_workflow_steps_async(run_id))
-    for _ in range(top + 1):  # new steps go after every recorded one (see journal.py)
+    rows = await rt.store.load(run_id)
+    # A run with no steps yet has nothing in DBOS's journal either: a wait journals its question first.
+    journal, top = read_journal(rows, await rt.client.list_workflow_steps_async(run_id) if rows else [])
+    for _ in range(top + 1):  # DBOS's own operations (events, replies) go after every recorded one
         DBOS.reserve_step()
     previous = None
     if (source := payload.get("rerun_of")) is not None:
         previous = await rt.client.retrieve_workflow_async(source)
         previous = await _result_or_partial(previous)
-    runner = DurableRunner(run_id, journal)
+    runner = DurableRunner(run_id, journal, rt.store)
     task = asyncio.current_task()
     if task is not None:
         rt.tasks.add(task)
@@ -108,6 +111,8 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
     config: DBOSConfig = {"name": "agentflow", "system_database_url": url, "application_version": app_version,
                           "executor_id": executor, "serializer": DBOSPortableJSONSerializer(),
                           "log_level": log_level, "run_admin_server": False}  # type: ignore[typeddict-unknown-key]
+    if not postgres:  # DBOS's own connections commit like the step table's (see store.py)
+        config["db_engine_kwargs"] = {"connect_args": {"factory": NormalSync}}
     DBOS(config=config)
     DBOS.launch()
     if worker:
@@ -176,6 +181,7 @@ class Runtime:
         self.launched = launched
         self.tasks: set[asyncio.Task[Any]] = set()  # runs executing in this process
         self.retention_days, self.liveness, self.recover_every = retention_days, liveness, recover_every
+        self.store = open_store(url)
         self._stop = False
 
     # -- starting runs ----------------------------------------------------------------------
@@ -203,10 +209,10 @@ class Runtime:
             entry = registry.find(target)
             name, payload = entry.name, entry.payload(task, inputs, None, None)
         options: EnqueueOptions = {"queue_name": QUEUE, "workflow_name": WORKFLOW, "app_version": self.app_version,
-                                   "workflow_id": id or _new_id(name),
+                                   "workflow_id": id or new_run_id(name),
                                    "serialization_type": WorkflowSerializationFormat.PORTABLE}
         handle = await self.client.enqueue_async(options, name, payload)
-        return DurableRun(self, handle.get_workflow_id())
+        return DurableRun(self, handle.get_workflow_id(), target=name)
 
     async def rerun(self, source: str, changes: dict[str, Any] | None = None, *, id: str | None = None,
                     **inputs: Any) -> DurableRun:
@@ -222,9 +228,9 @@ class Runtime:
         return await self._begin(entry.name, payload, id)
 
     async def _begin(self, target: str, payload: dict[str, Any], id: str | None) -> DurableRun:
-        with SetWorkflowID(id or _new_id(target)):
+        with SetWorkflowID(id or new_run_id(target)):
             handle = await DBOS.start_workflow_async(_durable_run, target, payload)
-        return DurableRun(self, handle.get_workflow_id(), handle)
+        return DurableRun(self, handle.get_workflow_id(), handle, target)
 
     def _need_launch(self, what: str) -> None:
         if not self.launched:
@@ -236,7 +242,7 @@ class Runtime:
         entry = registry.find(target)
         if entry.kind == "workflow":
             raise ConfigError(f"{entry.name!r} is a workflow: a session talks to a supervisor or an agent")
-        return await DurableSession(self, entry.name, id or _new_id(entry.name)).load()
+        return await DurableSession(self, entry.name, id or new_run_id(entry.name)).load()
 
     # -- finding runs -----------------------------------------------------------------------
 
@@ -276,6 +282,7 @@ class Runtime:
         ids = [wf.workflow_id for wf in old if (wf.updated_at or wf.created_at or 0) / 1000 < cutoff]
         if ids:
             self.client.delete_workflows(ids, delete_children=True)
+            self.store.delete(ids)
         return len(ids)
 
     def start_background(self) -> None:
@@ -314,15 +321,11 @@ class Runtime:
             except RuntimeError:  # no loop running here
                 pass
         self.client.destroy()
+        self.store.close()
         if self.liveness is not None:
             self.liveness.close()
         if _runtime is self:
             _runtime = None
-
-
-def _new_id(name: str) -> str:
-    import uuid
-    return f"{name}-{uuid.uuid4().hex[:12]}"
 
 
 def _iso(epoch: float) -> str:

@@ -1,0 +1,233 @@
+"""The step table: one row per finished model call, tool call or wait, beside DBOS's tables.
+
+DBOS's step API costs about 2 ms of CPU per step here (a check and a record, each its own
+SQLAlchemy transaction on an executor thread), twice what agentflow spends on a whole model
+call. So steps are written here, through the database's own driver, in one short transaction
+each (~0.03 ms on SQLite). DBOS still owns the run: its status, recovery, queues, events and the
+humans' replies; each write also reads the run's DBOS status, so a cancelled run stops at its
+next step, as under DBOS's own steps.
+
+A step is keyed by its agentflow name. The first success recorded for a name wins: a later
+write for that name (a run taken over while its old process still ran) changes nothing, and a
+failure is recorded only until a retry succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, SimpleQueue
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+TABLE = "agentflow_steps"
+CANCELLED = "CANCELLED"
+
+_COLUMNS = "run_id, name, output, error, started_at, finished_at"
+_UPSERT = (f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES ({{p}}, {{p}}, {{p}}, {{p}}, {{p}}, {{p}}) "
+           "ON CONFLICT (run_id, name) DO UPDATE SET output = excluded.output, error = excluded.error, "
+           f"started_at = excluded.started_at, finished_at = excluded.finished_at WHERE {TABLE}.error IS NOT NULL")
+_LOAD = f"SELECT name, output, error, started_at, finished_at FROM {TABLE} WHERE run_id = {{p}} ORDER BY seq"
+_COPY = (f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {{p}}, name, output, error, started_at, finished_at FROM {TABLE} "
+         "WHERE run_id = {p} AND error IS NULL ON CONFLICT (run_id, name) DO NOTHING")
+_CREATE = (f"CREATE TABLE IF NOT EXISTS {TABLE} ({{seq}}, run_id TEXT NOT NULL, name TEXT NOT NULL, output TEXT, "
+           "error TEXT, started_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION NOT NULL, "
+           "UNIQUE (run_id, name))")
+
+
+@dataclass
+class StepRow:
+    name: str
+    output: Any  # decoded JSON; None when the step failed
+    error: str | None
+    started_at: float
+    finished_at: float
+
+
+def _row(r: tuple[Any, ...]) -> StepRow:
+    return StepRow(r[0], None if r[1] is None else json.loads(r[1]), r[2], r[3], r[4])
+
+
+class StepStore:
+    """The table in one database; `open_store(url)` picks the driver."""
+
+    async def record(self, run_id: str, name: str, output: str | None, error: str | None, started: float,
+                     finished: float) -> bool:
+        """Journal one finished step (`output` as JSON text); False when the run has been cancelled."""
+        raise NotImplementedError
+
+    async def load(self, run_id: str) -> list[StepRow]:
+        """The run's steps in the order they were recorded."""
+        raise NotImplementedError
+
+    async def copy(self, source: str, to: str) -> None:
+        """Give run `to` the finished steps of run `source` (a failed run resumed under a new id)."""
+        raise NotImplementedError
+
+    def delete(self, run_ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _sql(p: str, runs: str) -> dict[str, str]:
+    """The statements for one driver (`p`: its placeholder; `runs`: DBOS's table of runs)."""
+    status = f"SELECT status FROM {runs} WHERE workflow_uuid = {p}"
+    sql = {k: v.format(p=p) for k, v in (("upsert", _UPSERT), ("load", _LOAD), ("copy", _COPY))}
+    # One statement, one transaction: the write, and the run's status as DBOS sees it then.
+    return {**sql, "status": status, "record": f"{sql['upsert']} RETURNING ({status})"}
+
+
+_LITE, _PG = _sql("?", "workflow_status"), _sql("%s", "dbos.workflow_status")
+
+
+class NormalSync(sqlite3.Connection):
+    """A connection whose commits wait for the write-ahead log, not for the disk (see SQLiteSteps)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA synchronous=NORMAL")
+
+
+class SQLiteSteps(StepStore):
+    """Writes from the event loop's thread when the file is free at once (no thread hop), else from
+    a thread that waits for the lock. Write-ahead log with `synchronous=NORMAL`: a commit survives
+    the process dying (SIGKILL included) but not the machine losing power; a step lost that way is
+    taken again on resume."""
+
+    def __init__(self, path: Path) -> None:
+        self.now, self.now_lock = self._connect(path, busy_ms=0), threading.Lock()
+        self.wait, self.wait_lock = self._connect(path, busy_ms=30_000), threading.Lock()
+        with self.wait_lock:
+            self.wait.execute(_CREATE.format(seq="seq INTEGER PRIMARY KEY"))
+
+    @staticmethod
+    def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=NormalSync)
+        db.execute(f"PRAGMA busy_timeout={busy_ms}")
+        return db
+
+    async def record(self, run_id: str, name: str, output: str | None, error: str | None, started: float,
+                     finished: float) -> bool:
+        return await self._either(self._record, (run_id, name, output, error, started, finished))
+
+    async def load(self, run_id: str) -> list[StepRow]:
+        return await self._either(self._load, (run_id,))
+
+    async def _either(self, fn: Callable[[sqlite3.Connection, tuple[Any, ...]], T], args: tuple[Any, ...]) -> T:
+        """`fn` on this thread if the file is free right now, else on a thread that waits for it."""
+        if self.now_lock.acquire(blocking=False):
+            try:
+                return fn(self.now, args)
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+            finally:
+                self.now_lock.release()
+
+        def waiting() -> T:
+            with self.wait_lock:
+                return fn(self.wait, args)
+        return await asyncio.to_thread(waiting)
+
+    @staticmethod
+    def _record(db: sqlite3.Connection, args: tuple[Any, ...]) -> bool:
+        rows = db.execute(_LITE["record"], (*args, args[0])).fetchall()  # all: the statement ends, and commits
+        row = rows[0] if rows else None
+        if row is None:  # the name was journaled already (see the module's notes): nothing written
+            row = db.execute(_LITE["status"], args[:1]).fetchone()
+        return row is None or row[0] != CANCELLED
+
+    @staticmethod
+    def _load(db: sqlite3.Connection, args: tuple[Any, ...]) -> list[StepRow]:
+        return [_row(r) for r in db.execute(_LITE["load"], args)]
+
+    async def copy(self, source: str, to: str) -> None:
+        def run() -> None:
+            with self.wait_lock:
+                self.wait.execute(_LITE["copy"], (to, source))
+        await asyncio.to_thread(run)
+
+    def delete(self, run_ids: list[str]) -> None:
+        with self.wait_lock:
+            self.wait.executemany(f"DELETE FROM {TABLE} WHERE run_id = ?", [(i,) for i in run_ids])
+
+    def close(self) -> None:
+        self.now.close()
+        self.wait.close()
+
+
+class PostgresSteps(StepStore):
+    """A few autocommit connections, used from threads (a run may execute on any event loop)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://")
+        self.idle: SimpleQueue[Any] = SimpleQueue()
+        with self._conn() as db:
+            with db.transaction():  # concurrent CREATE TABLE IF NOT EXISTS can collide: one at a time
+                db.execute("SELECT pg_advisory_xact_lock(hashtext('agentflow.steps.create'))")
+                db.execute(_CREATE.format(seq="seq BIGSERIAL PRIMARY KEY"))
+
+    def _conn(self) -> Any:
+        import psycopg
+        from contextlib import contextmanager
+
+        @contextmanager
+        def lease() -> Any:
+            try:
+                db = self.idle.get_nowait()
+            except Empty:
+                db = psycopg.connect(self.url, autocommit=True)
+            try:
+                yield db
+            except psycopg.OperationalError:  # a broken connection is not reused
+                db.close()
+                raise
+            self.idle.put(db)
+        return lease()
+
+    async def record(self, run_id: str, name: str, output: str | None, error: str | None, started: float,
+                     finished: float) -> bool:
+        def run() -> bool:
+            with self._conn() as db:
+                row = db.execute(_PG["record"], (run_id, name, output, error, started, finished, run_id)).fetchone()
+                if row is None:
+                    row = db.execute(_PG["status"], (run_id,)).fetchone()
+            return row is None or row[0] != CANCELLED
+        return await asyncio.to_thread(run)
+
+    async def load(self, run_id: str) -> list[StepRow]:
+        def run() -> list[StepRow]:
+            with self._conn() as db:
+                return [_row(r) for r in db.execute(_PG["load"], (run_id,))]
+        return await asyncio.to_thread(run)
+
+    async def copy(self, source: str, to: str) -> None:
+        def run() -> None:
+            with self._conn() as db:
+                db.execute(_PG["copy"], (to, source))
+        await asyncio.to_thread(run)
+
+    def delete(self, run_ids: list[str]) -> None:
+        with self._conn() as db:
+            db.execute(f"DELETE FROM {TABLE} WHERE run_id = ANY(%s)", (run_ids,))
+
+    def close(self) -> None:
+        while True:
+            try:
+                self.idle.get_nowait().close()
+            except Empty:
+                return
+
+
+def open_store(url: str) -> StepStore:
+    if url.startswith("sqlite:///"):
+        return SQLiteSteps(Path(url.removeprefix("sqlite:///")))
+    return PostgresSteps(url)
