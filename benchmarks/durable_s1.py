@@ -1,21 +1,22 @@
-"""S1 of the peer benchmark, plain and durable: what the SQLite journal costs per step (prints figures; no assertions).
+"""S1 of the peer benchmark, plain and durable: what the SQLite journal costs (prints figures; no assertions).
 
 S1 (react_overhead): one agent, one tool `lookup(key)` returning a fixed string; the model asks for
 K = 20 lookups one after another, then answers (21 model calls, latency 0). The model is a fake
 OpenAI-compatible server on loopback, run in a child process so its CPU is not counted (the same
-policy as the peer harness's server: it answers from the number of assistant turns in the request).
+policy as the peer harness's server: it answers from the number of assistant turns in the request;
+a model named `...-kN` gets N lookups).
 
 The same agent runs (a) plainly, `await agent.run(task)`, and (b) durably on DBOS with a SQLite
 journal in a fresh temporary directory (removed at the end), `await rt.run(agent, task)`, where
-every model call and tool call is a journaled step. (b) is also measured without the wait for the
-result that `rt.run` adds ("run only": from `rt.start` until the run's task in this process
-ends), which separates the journal's cost from the result polling. After warm-up, the modes are
-measured in alternating blocks; DBOS is launched only for the durable blocks, so the plain figures
-carry none of its background threads. CPU is `time.process_time()` (this process, all threads),
-divided by the model calls the server saw, as in the harness. The journal's cost per step is
-(durable CPU - plain CPU) per run / steps journaled per run (model calls + tool calls).
+every model call and tool call is a journaled step. A second agent, whose model answers at once
+(one model call), separates what a durable run costs once (DBOS's workflow: its start, result and
+status) from what each journaled step costs. The four modes are warmed up, then measured in
+rounds, each mode once per round, so a slow spell of the (shared, noisy) machine hits every mode
+alike; DBOS runs throughout, so its background threads' little CPU is counted in every mode. CPU
+is `time.process_time()` (this process, all threads), divided by the model calls the server saw,
+as in the harness.
 
-    python benchmarks/durable_s1.py [--runs 20] [--blocks 3] [--warmup 5] [--k 20]
+    python benchmarks/durable_s1.py [--rounds 60] [--warmup 5] [--k 20] [--ends-with text|finish]
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 # The peer harness's texts (shared/bench/scenarios.py), verbatim.
 MODEL_NAME = "fake-model"
@@ -72,8 +75,10 @@ def serve(port: int, k: int) -> None:
         n = state["ids"]
         names = [(t.get("function") or {}).get("name") for t in body.get("tools") or []]
         r = rounds(body.get("messages") or [])
+        model = str(body.get("model") or "")
+        lookups = int(model.rsplit("-k", 1)[1]) if "-k" in model else k  # "fake-model-k0": K = 0
         content, calls, finish = None, [], "tool_calls"
-        if "lookup" in names and r < k:
+        if "lookup" in names and r < lookups:
             calls = [("lookup", json.dumps({"key": f"key{r}"}))]
         elif final := next((f for f in FINAL_TOOLS if f in names), None):
             calls = [(final, json.dumps({"answer": FINAL_TEXT}))]  # agentflow's `finish(answer)`
@@ -135,34 +140,39 @@ def start_server(k: int) -> tuple[subprocess.Popen[bytes], str]:
 
 
 class Mode:
-    """Per-run figures of one way of running the agent, over all blocks."""
+    """Per-run figures of one way of running one agent, over all rounds."""
 
-    def __init__(self, label: str) -> None:
-        self.label = label
+    def __init__(self, label: str, once: Callable[[], Awaitable[str]]) -> None:
+        self.label, self.once = label, once
         self.cpu: list[float] = []   # seconds, process CPU (all threads)
         self.sys: list[float] = []   # of which system time (the kernel splits user/system by sampling: use the mean)
         self.wall: list[float] = []
         self.calls: list[int] = []   # model calls the server saw
 
-    def median(self, xs: list[float], block: int | None = None, n: int = 0) -> float:
-        return statistics.median(xs if block is None else xs[block * n:(block + 1) * n])
-
-
-async def measure(runs: int, once, root: str, mode: Mode | None) -> None:
-    """`runs` runs of `once()`, each timed alone; the server's counter is reset and read untimed."""
-    for _ in range(runs):
+    async def measure(self, root: str, keep: bool = True) -> None:
+        """One run, timed alone; the server's counter is reset and read untimed."""
         http(root + "/reset", post=True)
         gc.collect()
         r0, c0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
-        output = await once()
+        output = await self.once()
         w1, c1, r1 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
         if FINAL_TEXT not in str(output):
             raise SystemExit(f"unexpected output: {output!r}")
-        if mode is not None:
-            mode.calls.append(http(root + "/stats")["requests"])
-            mode.cpu.append(c1 - c0)
-            mode.sys.append(r1.ru_stime - r0.ru_stime)
-            mode.wall.append(w1 - w0)
+        if keep:
+            self.calls.append(http(root + "/stats")["requests"])
+            self.cpu.append(c1 - c0)
+            self.sys.append(r1.ru_stime - r0.ru_stime)
+            self.wall.append(w1 - w0)
+
+    def cpu_ms(self) -> float:
+        return statistics.median(self.cpu) * 1e3
+
+
+def spread(durable: Mode, plain: Mode) -> str:
+    """The quartiles of the per-round ratios: how much the machine's noise moves the median."""
+    ratios = sorted(d / p for d, p in zip(durable.cpu, plain.cpu, strict=True))
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return f"quartiles of per-round ratios {q1:.2f}-{q3:.2f}"
 
 
 async def bench(args: argparse.Namespace, root: str, db: Path) -> None:
@@ -173,78 +183,69 @@ async def bench(args: argparse.Namespace, root: str, db: Path) -> None:
     async def lookup(key: str) -> str:
         return LOOKUP_RESULT
 
-    model = OpenAIModel(MODEL_NAME, base_url=root + "/v1", api_key="x")
-    agent = Agent("agent", INSTRUCTIONS, tools=[lookup], model=model, max_steps=args.k + 5, ends_with=args.ends_with)
-    plain = Mode("plain agent.run")
-    public = Mode("durable rt.run")
-    inner = Mode("durable, run only")
-    kinds: Counter[str] = Counter()
+    def agent(k: int) -> Agent[str]:  # the fake server reads K from the model's name
+        model = OpenAIModel(f"{MODEL_NAME}-k{k}", base_url=root + "/v1", api_key="x")
+        return Agent(f"agent{k}", INSTRUCTIONS, tools=[lookup], model=model, max_steps=k + 5, ends_with=args.ends_with)
 
-    async def plain_once() -> str:
-        return (await agent.run(PROMPT)).output
+    s1, one = agent(args.k), agent(0)
+    rt = durable.launch(f"sqlite:///{db}", targets=[s1, one])
+    try:
+        modes: dict[str, Mode] = {}
+        for a, label in ((s1, f"S1 (K={args.k})"), (one, "one call (K=0)")):
+            modes[label + " plain"] = Mode(f"{label}: plain agent.run", partial(_plain, a))
+            modes[label + " durable"] = Mode(f"{label}: durable rt.run", partial(_durable, rt, a))
+        for m in modes.values():  # warm-up: imports, connections, caches
+            for _ in range(args.warmup):
+                await m.measure(root, keep=False)
+        for _ in range(args.rounds):  # interleaved, so a slow spell of the machine hits every mode alike
+            for m in modes.values():
+                await m.measure(root)
+        run = await rt.start(s1, PROMPT)
+        await run.result()
+        kinds = Counter(s.kind for s in await run.steps())
+    finally:
+        rt.shutdown()
+    report(args, list(modes.values()), kinds)
 
-    async def public_once(rt: durable.Runtime) -> str:
-        return (await rt.run(agent, PROMPT)).output
 
-    async def inner_once(rt: durable.Runtime) -> str:
-        # Until the run's task in this process ends; rt.run() then still waits for DBOS's client,
-        # which polls the database for the result once a second.
-        await rt.start(agent, PROMPT)
-        while not rt.tasks:
-            await asyncio.sleep(0)
-        (task,) = rt.tasks
-        return (await task)["output"]
+async def _plain(agent: Any) -> str:
+    return (await agent.run(PROMPT)).output
 
-    for b in range(args.blocks):
-        await measure(args.warmup if b == 0 else 0, plain_once, root, None)
-        await measure(args.runs, plain_once, root, plain)
 
-        rt = durable.launch(f"sqlite:///{db}", targets=[agent])  # DBOS runs only during the durable blocks
-        try:
-            for once, mode in ((partial(public_once, rt), public), (partial(inner_once, rt), inner)):
-                await measure(args.warmup if b == 0 else 1, once, root, None)
-                await measure(args.runs, once, root, mode)
-            if b == 0:  # what one durable run journals
-                run = await rt.start(agent, PROMPT)
-                await run.result()
-                kinds.update(s.kind for s in await run.steps())
-        finally:
-            rt.shutdown()
+async def _durable(rt: Any, agent: Any) -> str:
+    return (await rt.run(agent, PROMPT)).output
 
-    modes = (plain, public, inner)
-    calls = statistics.median(plain.calls)
-    if any(set(m.calls) != {calls} for m in modes):
+
+def report(args: argparse.Namespace, modes: list[Mode], kinds: Counter[str]) -> None:
+    s1_plain, s1_durable, one_plain, one_durable = modes
+    calls = statistics.median(s1_plain.calls)
+    if any(len(set(m.calls)) != 1 for m in modes):
         print("note: model calls per run varied: " + ", ".join(f"{m.label} {sorted(set(m.calls))}" for m in modes))
     steps = kinds["model"] + kinds["tool"]
-    others = ", ".join(f"{n} {k}" for k, n in kinds.items() if k not in ("model", "tool"))
-    others = f", plus {others}" if others else ""
+    others = "".join(f", plus {n} {k}" for k, n in kinds.items() if k not in ("model", "tool"))
     print(f"S1, K={args.k}, ends_with={args.ends_with!r}: {calls:.0f} model calls per run; {steps} steps journaled "
           f"per durable run ({kinds['model']} model calls + {kinds['tool']} tool calls{others})")
-    print(f"{args.blocks} blocks of {args.runs} runs of each, after {args.warmup} warm-up runs; medians per run "
+    print(f"{args.rounds} rounds, each mode once per round, after {args.warmup} warm-up runs of each; medians per run "
           "(sys: mean system time within CPU)")
-    print(f"  {'':20} {'CPU ms/model call':>17} {'CPU ms/run':>11} {'(sys)':>7} {'wall ms/run':>12}")
+    print(f"  {'':34} {'CPU ms/model call':>17} {'CPU ms/run':>11} {'(sys)':>7} {'wall ms/run':>12}")
     for m in modes:
-        print(f"  {m.label:20} {m.median(m.cpu) / calls * 1e3:17.3f} {m.median(m.cpu) * 1e3:11.2f} "
-              f"{statistics.mean(m.sys) * 1e3:7.2f} {m.median(m.wall) * 1e3:12.1f}")
-    for m in (public, inner):
-        ratio = m.median(m.cpu) / plain.median(plain.cpu)
-        blocks = [m.median(m.cpu, b, args.runs) / plain.median(plain.cpu, b, args.runs) for b in range(args.blocks)]
-        extra = m.median(m.cpu) - plain.median(plain.cpu)
-        wall = m.median(m.wall) - plain.median(plain.wall)
-        print(f"{m.label}: CPU per model call {ratio:.2f}x plain (target <= 1.5x; blocks "
-              f"{' '.join(f'{r:.2f}' for r in blocks)}); wall per run "
-              f"{m.median(m.wall) / plain.median(plain.wall):.1f}x")
-        if steps:
-            walls = (f"+{wall / steps * 1e6:.0f} us wall per step" if m is inner
-                     else "wall: mostly the result wait, DBOS's client polls every 1 s")
-            print(f"  journal cost: +{extra * 1e3:.1f} ms CPU per run = {extra / steps * 1e6:.0f} us CPU per journaled "
-                  f"step ({walls})")
+        n = statistics.median(m.calls)
+        print(f"  {m.label:34} {m.cpu_ms() / n:17.3f} {m.cpu_ms():11.2f} {statistics.mean(m.sys) * 1e3:7.2f} "
+              f"{statistics.median(m.wall) * 1e3:12.1f}")
+    ratio = s1_durable.cpu_ms() / s1_plain.cpu_ms()
+    print(f"durable S1: CPU per model call {ratio:.2f}x plain (target <= 1.5x; {spread(s1_durable, s1_plain)}); "
+          f"wall per run {statistics.median(s1_durable.wall) / statistics.median(s1_plain.wall):.2f}x")
+    fixed = one_durable.cpu_ms() - one_plain.cpu_ms()  # a run of one model call: one step
+    extra = s1_durable.cpu_ms() - s1_plain.cpu_ms()
+    if steps > 1:
+        print(f"  durable extra per run: {extra:.2f} ms CPU = {fixed:.2f} ms once (the one-call run's: DBOS's workflow "
+              f"start, result and status, and one step) + {(extra - fixed) / (steps - 1) * 1e3:.0f} us per further "
+              "step (its journal write, and DBOS storing a longer result)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20, help="measured runs per block and mode")
-    parser.add_argument("--blocks", type=int, default=3, help="alternating plain/durable blocks")
+    parser.add_argument("--rounds", type=int, default=60, help="measured runs of each mode, interleaved")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs of each mode first")
     parser.add_argument("--k", type=int, default=20, help="lookups per run (S1: 20)")
     parser.add_argument("--ends-with", default="text", choices=["text", "finish"],
