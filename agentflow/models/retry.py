@@ -7,13 +7,14 @@ retry layer, and it honours `Retry-After` / `retry-after-ms`.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from ..errors import ModelError
 
@@ -72,24 +73,33 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         return max(0.0, min(parsed.timestamp() - time.time(), MAX_RETRY_AFTER))
 
 
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        asked = retry_after_seconds(exc) if exc else None
-        if asked is not None:
-            return asked
-        return min(policy.initial_delay * 2 ** (state.attempt_number - 1), policy.max_delay)
-
-    return wait
+def _delay(policy: RetryPolicy, exc: BaseException | None, failed: int) -> float:
+    """The wait after the `failed`-th failed attempt: what the server asked for, else exponential."""
+    asked = retry_after_seconds(exc) if exc else None
+    return asked if asked is not None else min(policy.initial_delay * 2 ** (failed - 1), policy.max_delay)
 
 
 async def call_with_retries(
     fn: Callable[[], Awaitable[T]], *, policy: RetryPolicy, provider: str, model: str, base_url: str, key_env: str
 ) -> T:
-    """Run `fn`, retrying what is worth retrying; anything that gives up becomes a `ModelError`."""
+    """Run `fn`, retrying what is worth retrying; anything that gives up becomes a `ModelError`.
+
+    The first attempt runs bare: building tenacity's machinery for every call cost CPU and, with
+    hundreds of calls in flight, memory, and almost every call succeeds at once."""
+    def fail(exc: Exception, attempts: int) -> BaseException:
+        return describe_failure(exc, provider=provider, model=model, base_url=base_url, key_env=key_env,
+                                attempts=attempts)
+
+    try:
+        return await fn()
+    except Exception as exc:
+        if policy.attempts <= 1 or not is_retryable(exc):
+            raise fail(exc, 1) from exc
+        await asyncio.sleep(_delay(policy, exc, 1))
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(max(1, policy.attempts)),
-        wait=_wait(policy),
+        stop=stop_after_attempt(policy.attempts - 1),
+        wait=lambda state: _delay(policy, state.outcome.exception() if state.outcome else None,
+                                  state.attempt_number + 1),
         retry=retry_if_exception(is_retryable),
         reraise=True,
     )
@@ -98,9 +108,7 @@ async def call_with_retries(
             with attempt:
                 return await fn()
     except Exception as exc:
-        attempts = retrying.statistics.get("attempt_number", 1)
-        raise describe_failure(exc, provider=provider, model=model, base_url=base_url, key_env=key_env,
-                               attempts=attempts) from exc
+        raise fail(exc, 1 + retrying.statistics.get("attempt_number", 1)) from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
