@@ -29,8 +29,8 @@ from ..runner import using
 from . import codec
 from .journal import DurableRunner, read_journal
 from .registry import Target, registry
-from .store import NormalSync, open_store
 from .runs import FINISHED, DurableRun, DurableSession, RunInfo, info_of, new_run_id
+from .store import NormalSync, open_store
 
 DEFAULT_URL = "sqlite:///.agentflow/agentflow.db"
 APP_VERSION = "agentflow-1"  # pinned: DBOS's default (a hash of workflow code) would strand pending runs
