@@ -22,32 +22,38 @@ DB_HELP = "database URL (default: $AGENTFLOW_DB or sqlite:///.agentflow/agentflo
 def add_parser(sub: Any) -> None:
     runs = sub.add_parser("runs", help="durable runs: list, show, approve, answer, resume, cancel, prune")
     runs.add_argument("--db", default=None, help=DB_HELP)
+    after = argparse.ArgumentParser(add_help=False)  # `runs list --db URL` as well as `runs --db URL list`
+    after.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
     act = runs.add_subparsers(dest="action", required=True)
-    ls = act.add_parser("list", help="the newest runs")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return act.add_parser(name, help=help, parents=[after])
+
+    ls = action("list", help="the newest runs")
     ls.add_argument("--status", choices=["queued", "running", "waiting", "done", "failed", "cancelled"])
     ls.add_argument("--limit", type=int, default=50)
     ls.add_argument("--json", action="store_true", help="print them as JSON")
-    show = act.add_parser("show", help="a run: status, open questions, steps, output")
+    show = action("show", help="a run: status, open questions, steps, output")
     show.add_argument("id")
     show.add_argument("--json", action="store_true", help="print it as JSON")
     for name, text in (("approve", "approve a tool call the run waits on"), ("reject", "refuse it")):
-        p = act.add_parser(name, help=text)
+        p = action(name, text)
         p.add_argument("id")
         p.add_argument("--reason", default=None, help="shown to the model")
         p.add_argument("--name", default=None, help="which question, when it waits on several")
-    ans = act.add_parser("answer", help="answer a question the run asked")
+    ans = action("answer", help="answer a question the run asked")
     ans.add_argument("id")
     ans.add_argument("text")
     ans.add_argument("--name", default=None, help="which question, when it waits on several")
-    cancel = act.add_parser("cancel", help="stop a run (it can be resumed later)")
+    cancel = action("cancel", help="stop a run (it can be resumed later)")
     cancel.add_argument("id")
-    resume = act.add_parser("resume", help="continue a stuck, cancelled or failed run from its journal")
+    resume = action("resume", help="continue a stuck, cancelled or failed run from its journal")
     resume.add_argument("id")
     resume.add_argument("--app", default=None,
                         help="a module or .py file that registers the run's target: run it here and wait")
-    prune = act.add_parser("prune", help="delete finished runs older than some days")
+    prune = action("prune", help="delete finished runs older than some days")
     prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
-    worker = act.add_parser("worker", help="pull queued runs and run them until stopped (Ctrl-C)")
+    worker = action("worker", help="pull queued runs and run them until stopped (Ctrl-C)")
     worker.add_argument("--app", required=True, help="a module or .py file that registers the targets")
     worker.add_argument("--concurrency", type=int, default=None, help="runs at once in this worker")
 

@@ -128,3 +128,5 @@ def test_the_cli_names_a_missing_run(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 0
     shown = subprocess.run([*cli, "show", "nope"], capture_output=True, text=True, cwd=ROOT)
     assert shown.returncode == 2 and "there is no run 'nope'" in shown.stderr
+    after = subprocess.run([*cli[:4], "show", "nope", *cli[4:]], capture_output=True, text=True, cwd=ROOT)
+    assert after.returncode == 2 and "there is no run 'nope'" in after.stderr  # --db after the action works too
