@@ -12,7 +12,7 @@ import email.utils
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
@@ -86,15 +86,18 @@ async def call_with_retries(
 
     The first attempt runs bare: building tenacity's machinery for every call cost CPU and, with
     hundreds of calls in flight, memory, and almost every call succeeds at once."""
-    def fail(exc: Exception, attempts: int) -> BaseException:
-        return describe_failure(exc, provider=provider, model=model, base_url=base_url, key_env=key_env,
-                                attempts=attempts)
+    def give_up(exc: Exception, attempts: int) -> NoReturn:
+        failure = describe_failure(exc, provider=provider, model=model, base_url=base_url, key_env=key_env,
+                                   attempts=attempts)
+        if failure is exc:  # not a provider failure: as it was
+            raise exc
+        raise failure from exc
 
     try:
         return await fn()
     except Exception as exc:
         if policy.attempts <= 1 or not is_retryable(exc):
-            raise fail(exc, 1) from exc
+            give_up(exc, 1)
         await asyncio.sleep(_delay(policy, exc, 1))
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts - 1),
@@ -108,7 +111,7 @@ async def call_with_retries(
             with attempt:
                 return await fn()
     except Exception as exc:
-        raise fail(exc, 1 + retrying.statistics.get("attempt_number", 1)) from exc
+        give_up(exc, 1 + retrying.statistics.get("attempt_number", 1))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
