@@ -56,7 +56,7 @@ def serve(port: int, k: int) -> None:
     """The peer harness's fake server, reduced to what S1 uses: non-streaming chat completions, a
     `lookup` call while fewer than K assistant turns are in the conversation, then a terminal tool if
     one is offered, else the text DONE. `GET /stats` counts requests since `POST /reset`."""
-    from aiohttp import web
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     state = {"requests": 0, "ids": 0}
 
@@ -68,8 +68,7 @@ def serve(port: int, k: int) -> None:
             prev = is_a
         return n
 
-    async def chat(request: web.Request) -> web.Response:
-        body = json.loads(await request.read())
+    def chat(body: dict) -> dict:
         state["requests"] += 1
         state["ids"] += 1
         n = state["ids"]
@@ -90,24 +89,38 @@ def serve(port: int, k: int) -> None:
                                       "function": {"name": name, "arguments": args}}
                                      for i, (name, args) in enumerate(calls)]
         usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-        return web.json_response({"id": f"chatcmpl-fake{n:08d}", "object": "chat.completion",
-                                  "created": int(time.time()), "model": body.get("model") or MODEL_NAME,
-                                  "choices": [{"index": 0, "message": message, "logprobs": None,
-                                               "finish_reason": finish}],
-                                  "usage": usage, "system_fingerprint": None})
+        return {"id": f"chatcmpl-fake{n:08d}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model") or MODEL_NAME,
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                "usage": usage, "system_fingerprint": None}
 
-    async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"requests": state["requests"]})
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real API
+        disable_nagle_algorithm = True  # headers and body go out as two writes
 
-    async def reset(request: web.Request) -> web.Response:
-        state["requests"] = 0
-        return web.json_response({"ok": True})
+        def log_message(self, format: str, *args: object) -> None:
+            pass
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/stats", stats)
-    app.router.add_post("/reset", reset)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *a: None)
+        def reply(self, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # /stats
+            self.reply({"requests": state["requests"]})
+
+        def do_POST(self) -> None:  # /v1/chat/completions, /reset
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            if self.path == "/reset":
+                state["requests"] = 0
+                self.reply({"ok": True})
+            else:
+                self.reply(chat(body))
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def free_port() -> int:

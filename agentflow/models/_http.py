@@ -1,8 +1,8 @@
 """What the two SDK adapters share: one SDK client per event loop, JSON bodies built by hand.
 
-Requests go over the SDKs' own aiohttp transport (their `[aiohttp]` extra, a dependency of
-agentflow): httpcore's default pool scans every connection on every request, which dominated
-CPU with hundreds of requests in flight.
+Requests go over the SDKs' default httpx transport with its connection pool swapped for
+`_pool.FlatPool`: httpcore's own pool walks every request and connection it holds on every
+request, which dominated CPU with hundreds of requests in flight.
 
 The SDKs' typed `create()` walks every message against its TypedDicts on every call (about
 7 ms of CPU per call in our benchmark). We build the JSON body ourselves and send it through the

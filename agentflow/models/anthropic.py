@@ -23,6 +23,7 @@ from ..messages import (
     Usage,
 )
 from ._http import ClientPerLoop, dumps
+from ._pool import with_flat_pool
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price
 from .retry import RetryPolicy, call_with_retries
@@ -65,7 +66,8 @@ class AnthropicModel(Model):
         self.price = prices or find_price(self.name)
         self._clients = ClientPerLoop(
             lambda: AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
-                                   http_client=anthropic.DefaultAioHttpClient(), default_headers=headers)
+                                   http_client=with_flat_pool(anthropic.DefaultAsyncHttpxClient()),
+                                   default_headers=headers)
         )
         self._headers = {"Content-Type": "application/json"}
 

@@ -30,6 +30,7 @@ from ..messages import (
 )
 from ..schema import is_nullable
 from ._http import ClientPerLoop, dumps
+from ._pool import with_flat_pool
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price
 from .retry import RetryPolicy, call_with_retries
@@ -82,7 +83,7 @@ class OpenAIModel(Model):
         self.price = prices or find_price(self.name)
         self._clients = ClientPerLoop(
             lambda: AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
-                                http_client=openai.DefaultAioHttpClient(), default_headers=headers)
+                                http_client=with_flat_pool(openai.DefaultAsyncHttpxClient()), default_headers=headers)
         )
         self._headers = {"Content-Type": "application/json"}
 

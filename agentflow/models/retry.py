@@ -125,7 +125,7 @@ def describe_failure(
     if status is None and not _is_connection_error(exc):
         return exc  # not a provider failure: let it through untouched
     if status is None:
-        # The SDKs' aiohttp transport reports a refused connection as a timeout: trust the OS error
+        # Some transports (aiohttp's) report a refused connection as a timeout: trust the OS error
         # at the root of the chain over the SDK's class.
         refused = any(isinstance(e, OSError) and not isinstance(e, TimeoutError) for e in _causes(exc))
         kind = "timed out" if "Timeout" in type(exc).__name__ and not refused else "could not connect"
