@@ -55,6 +55,13 @@ def _arguments(call: ToolCall) -> Any:
         return call.arguments
 
 
+async def _timed(awaitable: Awaitable[Any], seconds: float) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, max(seconds, 0.0))
+    except TimeoutError:
+        raise StopRun("max_time", "the wall-time limit was reached during a step") from None
+
+
 class StopRun(Exception):
     """Ends a run with a reason and the history intact: raised for limits and the loop guard, and by
     subclass hooks (`_before_turn`) that must stop the run."""
@@ -432,14 +439,9 @@ class _Run(Generic[T]):
             kind="approval", question=f"May {self.path} call {call.name}({call.arguments})?", agent=self.path,
             tool=call.name, arguments=call.arguments, timeout=timeout, default=default))
 
-    async def within_time(self, awaitable: Awaitable[Any]) -> Any:
+    def within_time(self, awaitable: Awaitable[Any]) -> Awaitable[Any]:
         left = self.budget.remaining_seconds()
-        if left is None:
-            return await awaitable
-        try:
-            return await asyncio.wait_for(awaitable, max(left, 0.0))
-        except TimeoutError:
-            raise StopRun("max_time", "the wall-time limit was reached during a step") from None
+        return awaitable if left is None else _timed(awaitable, left)  # no wrapper frame held while waiting
 
     def check_tool_steps(self, steps: list[ToolStep]) -> None:
         if loop := next((s for s in steps if s.error == "loop"), None):

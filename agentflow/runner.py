@@ -26,8 +26,8 @@ R = TypeVar("R", bound=BaseModel)
 class StepRunner:
     """Runs steps in memory. Subclass to journal them (the result type is given for decoding)."""
 
-    async def step(self, name: str, fn: Callable[[], Awaitable[R]], result_type: type[R]) -> R:
-        return await fn()
+    def step(self, name: str, fn: Callable[[], Awaitable[R]], result_type: type[R]) -> Awaitable[R]:
+        return fn()  # not awaited here: one frame fewer held per step in flight
 
     async def wait(self, name: str, request: HumanRequest) -> HumanReply:
         """Wait for a human's reply. In memory no one can be asked: the request's default is the reply."""

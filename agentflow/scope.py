@@ -94,8 +94,8 @@ def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: Step
         if emit is None and (ambient := _listener.get()) is not None:
             emit, deltas = ambient
         path = path or name
-        return Scope(path, path, (budget or Budget()).child(limits), runner or ambient_runner(), emit,
-                     deltas=deltas and emit is not None), None
+        own = Budget(limits) if budget is None else budget.child(limits)
+        return Scope(path, path, own, runner or ambient_runner(), emit, deltas=deltas and emit is not None), None
     emit = _both(emit, parent.emit)
     scope = Scope(path or f"{parent.path}/{name}", parent.child_key(name), (budget or parent.budget).child(limits),
                   runner or parent.runner, emit, deltas=deltas and emit is not None)

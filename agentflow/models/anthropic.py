@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import anthropic
@@ -81,10 +82,8 @@ class AnthropicModel(Model):
     ) -> ModelResponse:
         content = dumps(self._body(messages, tools, output, self.settings.merged(settings), stream=False))
 
-        async def send() -> Any:
-            return await self._clients.get().post("/v1/messages", cast_to=httpx2.Response, content=content,
-                                                  options={"headers": self._headers})
-
+        send = partial(self._clients.get().post, "/v1/messages", cast_to=httpx2.Response, content=content,
+                       options={"headers": self._headers})
         response = await self._retrying(send)
         data = json.loads(response.content)
         text: list[str] = []
@@ -108,11 +107,8 @@ class AnthropicModel(Model):
     ) -> AsyncIterator[StreamEvent]:
         content = dumps(self._body(messages, tools, output, self.settings.merged(settings), stream=True))
 
-        async def send() -> Any:
-            return await self._clients.get().post("/v1/messages", cast_to=object, content=content,
-                                                  options={"headers": self._headers}, stream=True,
-                                                  stream_cls=anthropic.AsyncStream[object])
-
+        send = partial(self._clients.get().post, "/v1/messages", cast_to=object, content=content,
+                       options={"headers": self._headers}, stream=True, stream_cls=anthropic.AsyncStream[object])
         events = await self._retrying(send)
         text: list[str] = []
         blocks: dict[int, dict[str, str]] = {}
@@ -206,9 +202,9 @@ class AnthropicModel(Model):
         return ModelResponse(message=message, usage=usage, finish_reason=_FINISH.get(stop or "end_turn", "stop"),
                              model=model)
 
-    async def _retrying(self, send: Any) -> Any:
-        return await call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
-                                       base_url=self.base_url, key_env="ANTHROPIC_API_KEY")
+    def _retrying(self, send: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        return call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
+                                 base_url=self.base_url, key_env="ANTHROPIC_API_KEY")
 
 
 def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:

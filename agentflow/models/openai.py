@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import httpx2
@@ -100,11 +101,8 @@ class OpenAIModel(Model):
         body = self._body(messages, tools, output, self.settings.merged(settings), stream=False)
         content = dumps(body)
 
-        async def send() -> Any:
-            return await self._clients.get().post(
-                "/chat/completions", cast_to=httpx2.Response, content=content, options={"headers": self._headers},
-            )
-
+        send = partial(self._clients.get().post, "/chat/completions", cast_to=httpx2.Response, content=content,
+                       options={"headers": self._headers})
         response = await self._retrying(send)
         data = json.loads(response.content)
         return self._parse(data, constrained=self._constrained(tools, output))
@@ -124,12 +122,8 @@ class OpenAIModel(Model):
         body = self._body(messages, tools, output, self.settings.merged(settings), stream=True)
         content = dumps(body)
 
-        async def send() -> Any:
-            return await self._clients.get().post(
-                "/chat/completions", cast_to=object, content=content, options={"headers": self._headers},
-                stream=True, stream_cls=openai.AsyncStream[object],
-            )
-
+        send = partial(self._clients.get().post, "/chat/completions", cast_to=object, content=content,
+                       options={"headers": self._headers}, stream=True, stream_cls=openai.AsyncStream[object])
         chunks = await self._retrying(send)
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
@@ -219,9 +213,9 @@ class OpenAIModel(Model):
             fn["parameters"] = _loose(tool.parameters)
         return {"type": "function", "function": fn}
 
-    async def _retrying(self, send: Any) -> Any:
-        return await call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
-                                       base_url=self.base_url, key_env="OPENAI_API_KEY")
+    def _retrying(self, send: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        return call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
+                                 base_url=self.base_url, key_env="OPENAI_API_KEY")
 
     # -- response -------------------------------------------------------------------------------
 

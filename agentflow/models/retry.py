@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-
 from ..errors import ModelError
 
 T = TypeVar("T")
@@ -84,8 +82,8 @@ async def call_with_retries(
 ) -> T:
     """Run `fn`, retrying what is worth retrying; anything that gives up becomes a `ModelError`.
 
-    The first attempt runs bare: building tenacity's machinery for every call cost CPU and, with
-    hundreds of calls in flight, memory, and almost every call succeeds at once."""
+    The first attempt runs bare, and tenacity is imported only after a failure: its machinery
+    cost CPU and memory on every call, and almost every call succeeds at once."""
     def give_up(exc: Exception, attempts: int) -> NoReturn:
         failure = describe_failure(exc, provider=provider, model=model, base_url=base_url, key_env=key_env,
                                    attempts=attempts)
@@ -99,6 +97,8 @@ async def call_with_retries(
         if policy.attempts <= 1 or not is_retryable(exc):
             give_up(exc, 1)
         await asyncio.sleep(_delay(policy, exc, 1))
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts - 1),
         wait=lambda state: _delay(policy, state.outcome.exception() if state.outcome else None,
