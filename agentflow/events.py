@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel
 
 from .messages import Usage
+from .record import Record
 
 
-class Event(BaseModel):
+class Event(Record):
     """Something that happened in a run of the agent at path `agent`."""
 
     agent: str

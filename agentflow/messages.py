@@ -11,10 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .record import Record
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
-class ToolCall(BaseModel):
+class ToolCall(Record):
     """One call the model asked for. `arguments` is the JSON text exactly as the model wrote it,
     so an invalid one can be shown back to the model instead of crashing the run."""
 
@@ -35,7 +37,7 @@ class ToolCall(BaseModel):
         return value  # type: ignore[return-value]
 
 
-class Message(BaseModel):
+class Message(Record):
     """One turn of the conversation. Tool results are `role="tool"` messages naming their call."""
 
     model_config = ConfigDict(frozen=True)
@@ -63,7 +65,7 @@ class Message(BaseModel):
         return cls(role="tool", content=content, tool_call_id=call.id, name=call.name)
 
 
-class Usage(BaseModel):
+class Usage(Record):
     """Tokens and money. `input_tokens` counts every prompt token, cached ones included;
     `cost` is None when the model's price is unknown (it never pretends to be 0)."""
 
@@ -96,7 +98,7 @@ class Usage(BaseModel):
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "error"]
 
 
-class ModelResponse(BaseModel):
+class ModelResponse(Record):
     """What one model call returned: the assistant message, its usage, and why it stopped."""
 
     message: Message
