@@ -14,14 +14,15 @@ for importing aiohttp.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+import anyio
 import httpcore2
 import httpx2
-from httpcore2._async.interfaces import AsyncConnectionInterface as Connection
-from httpcore2._exceptions import ConnectionNotAvailable
-from httpcore2._synchronization import AsyncShieldCancellation
+from httpcore2 import AsyncConnectionInterface as Connection
+from httpcore2 import ConnectionNotAvailable
 
 Key = tuple[bytes, bytes, int]
 
@@ -32,8 +33,12 @@ class FlatPool(httpcore2.AsyncConnectionPool):
     At most `max_connections` requests are in flight and sockets open; up to
     `max_keepalive_connections` idle sockets are kept, the most recently used reused first."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, max_connections: int | None = 10, max_keepalive_connections: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections,
+                         **kwargs)
+        self._limit = max_connections or sys.maxsize
+        self._keep = min(self._limit, sys.maxsize if max_keepalive_connections is None else max_keepalive_connections)
         self._idle: dict[Key, list[Connection]] = {}
         self._idle_count = 0
         self._open = 0
@@ -43,7 +48,7 @@ class FlatPool(httpcore2.AsyncConnectionPool):
         scheme = request.url.scheme
         if scheme not in (b"http", b"https"):
             raise httpcore2.UnsupportedProtocol(f"Request URL has an unsupported protocol '{scheme.decode()}://'.")
-        slots = self._slots = self._slots or asyncio.Semaphore(self._max_connections)
+        slots = self._slots = self._slots or asyncio.Semaphore(self._limit)
         if slots.locked():
             try:
                 async with asyncio.timeout(request.extensions.get("timeout", {}).get("pool")):
@@ -53,8 +58,9 @@ class FlatPool(httpcore2.AsyncConnectionPool):
         else:
             await slots.acquire()
         try:
+            key = _key(request.url.origin)
             while True:
-                connection = await self._take(request.url.origin)
+                connection = await self._take(key, request.url.origin)
                 try:
                     response = await connection.handle_async_request(request)
                 except ConnectionNotAvailable:  # it failed while idle: take another
@@ -65,21 +71,21 @@ class FlatPool(httpcore2.AsyncConnectionPool):
                     raise
                 assert isinstance(response.stream, AsyncIterable)
                 return httpcore2.Response(status=response.status, headers=response.headers,
-                                          content=_Body(response.stream, connection, self),
+                                          content=_Body(response.stream, connection, key, self),
                                           extensions=response.extensions)
         except BaseException:
             slots.release()
             raise
 
-    async def _take(self, origin: httpcore2.Origin) -> Connection:
-        idle = self._idle.get(_key(origin))
+    async def _take(self, key: Key, origin: httpcore2.Origin) -> Connection:
+        idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
             self._idle_count -= 1
             if not connection.has_expired():
                 return connection
             await self._close(connection)
-        if self._open >= self._max_connections:
+        if self._open >= self._limit:
             # Our slot is free, so some open socket is idle (for another origin): make room.
             await self._close(self._pop_spare())
         self._open += 1
@@ -91,24 +97,23 @@ class FlatPool(httpcore2.AsyncConnectionPool):
         self._idle_count -= 1
         return idle.pop(0)
 
-    def _give_back(self, connection: Connection) -> Connection | None:
+    def _give_back(self, connection: Connection, key: Key) -> Connection | None:
         """Take a connection back after its response; returns one that must now be closed."""
         assert self._slots is not None
         self._slots.release()
         if not connection.is_idle():  # closed, or the body was left unread
             self._open -= 1
             return None if connection.is_closed() else connection
-        origin: httpcore2.Origin = connection._origin  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue,reportUnknownMemberType]
-        self._idle.setdefault(_key(origin), []).append(connection)
+        self._idle.setdefault(key, []).append(connection)
         self._idle_count += 1
-        if self._idle_count > self._max_keepalive_connections:
+        if self._idle_count > self._keep:
             self._open -= 1
             return self._pop_spare()
         return None
 
     async def _close(self, connection: Connection) -> None:
         self._open -= 1
-        with AsyncShieldCancellation():
+        with anyio.CancelScope(shield=True):
             await connection.aclose()
 
     @property
@@ -130,9 +135,10 @@ def _key(origin: httpcore2.Origin) -> Key:
 class _Body:
     """A response body; closing it gives its connection back to the pool."""
 
-    def __init__(self, stream: AsyncIterable[bytes], connection: Connection, pool: FlatPool) -> None:
+    def __init__(self, stream: AsyncIterable[bytes], connection: Connection, key: Key, pool: FlatPool) -> None:
         self._stream = stream
         self._connection: Connection | None = connection
+        self._key = key
         self._pool = pool
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -143,22 +149,29 @@ class _Body:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        with AsyncShieldCancellation():
+        with anyio.CancelScope(shield=True):
             if hasattr(self._stream, "aclose"):
                 await self._stream.aclose()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue,reportUnknownMemberType]
-            closing = self._pool._give_back(connection)  # pyright: ignore[reportPrivateUsage]
+            closing = self._pool._give_back(connection, self._key)  # pyright: ignore[reportPrivateUsage]
             if closing is not None:
                 await closing.aclose()
 
 
 def with_flat_pool(client: httpx2.AsyncClient) -> httpx2.AsyncClient:
-    """`client` with its direct transport's pool replaced by a `FlatPool` of the same settings."""
-    transport = client._transport  # pyright: ignore[reportPrivateUsage]
-    pool: Any = getattr(transport, "_pool", None)
-    if type(pool) is httpcore2.AsyncConnectionPool and not pool._http2:
-        transport._pool = FlatPool(  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+    """`client` with its direct transport's pool replaced by a `FlatPool` of the same settings.
+
+    Reads httpx's and httpcore's private attributes: if a release renames them, the client keeps
+    httpcore's own pool (correct, only slower under load)."""
+    try:
+        transport: Any = client._transport  # pyright: ignore[reportPrivateUsage]
+        pool: Any = transport._pool
+        if type(pool) is not httpcore2.AsyncConnectionPool or pool._http2:
+            return client
+        transport._pool = FlatPool(
             ssl_context=pool._ssl_context, max_connections=pool._max_connections,
             max_keepalive_connections=pool._max_keepalive_connections, keepalive_expiry=pool._keepalive_expiry,
             retries=pool._retries, local_address=pool._local_address, uds=pool._uds,
             network_backend=pool._network_backend, socket_options=pool._socket_options)
+    except AttributeError:
+        pass
     return client
