@@ -122,6 +122,17 @@ async def test_idle_connections_beyond_keepalive_are_closed(server: Server) -> N
         assert server.closed == 3
 
 
+async def test_a_lapsed_idle_connection_is_closed_when_another_comes_back(server: Server) -> None:
+    pool = FlatPool(max_connections=10, keepalive_expiry=0.3)
+    await asyncio.gather(pool.request("GET", server.url + "/"), pool.request("GET", server.url + "/slow?0.25"))
+    await asyncio.sleep(0.15)  # the first connection idled 0.4 s (lapsed), the second 0.15 s
+    await pool.request("GET", server.url + "/")  # on the second; coming back, it finds the first lapsed
+    assert len(pool.connections) == 1
+    await asyncio.sleep(0.05)
+    assert (server.accepted, server.closed) == (2, 1)
+    await pool.aclose()
+
+
 async def test_a_full_pool_times_out_with_httpx_pool_timeout(server: Server) -> None:
     async with client(max_connections=1) as c:
         slow = asyncio.create_task(c.get(server.url + "/slow?0.5"))

@@ -104,11 +104,16 @@ class FlatPool(httpcore2.AsyncConnectionPool):
         if not connection.is_idle():  # closed, or the body was left unread
             self._open -= 1
             return None if connection.is_closed() else connection
-        self._idle.setdefault(key, []).append(connection)
+        stack = self._idle.setdefault(key, [])
+        stack.append(connection)
         self._idle_count += 1
         if self._idle_count > self._keep:
             self._open -= 1
             return self._pop_spare()
+        if stack[0] is not connection and stack[0].has_expired():  # the least recently used one lapsed
+            self._open -= 1
+            self._idle_count -= 1
+            return stack.pop(0)
         return None
 
     async def _close(self, connection: Connection) -> None:
