@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -46,6 +47,15 @@ QWEN, QWEN_SMALL = CATALOG["qwen2.5-coder-1.5b"], CATALOG["qwen2.5-coder-0.5b"]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
 
 _started: list[subprocess.Popen[Any]] = []
+
+
+@pytest.fixture(autouse=True)
+def _temp_files_in_the_tests_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Server logs, which are kept when a start fails or a test kills their program, land here, not in /tmp."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("TMPDIR", str(temp))  # the programs the tests start
 
 
 @pytest.fixture(autouse=True)
