@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-
 from .messages import Usage
 from .record import Record
 

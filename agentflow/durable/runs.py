@@ -136,7 +136,7 @@ class DurableRun:
             (r.started_at, r.name, r.output, r.error, r.finished_at - r.started_at) for r in rows]
         for d in await self.runtime.client.list_workflow_steps_async(self.id):
             started, finished = d["started_at_epoch_ms"], d["completed_at_epoch_ms"]
-            taken.append(((started or 0) / 1000, d["function_name"], d["output"],
+            taken.append((_s(started) or 0.0, d["function_name"], d["output"],
                           None if d["error"] is None else str(d["error"]),
                           (finished - started) / 1000 if started and finished else None))
         taken.sort(key=lambda t: t[0])

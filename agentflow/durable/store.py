@@ -105,8 +105,7 @@ class SQLiteSteps(StepStore):
     def __init__(self, path: Path) -> None:
         self.now, self.now_lock = self._connect(path, busy_ms=0), threading.Lock()
         self.wait, self.wait_lock = self._connect(path, busy_ms=30_000), threading.Lock()
-        with self.wait_lock:
-            self.wait.execute(_CREATE.format(seq="seq INTEGER PRIMARY KEY"))
+        self._waiting(lambda db, _: db.execute(_CREATE.format(seq="seq INTEGER PRIMARY KEY")), ())
 
     @staticmethod
     def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:
@@ -131,11 +130,12 @@ class SQLiteSteps(StepStore):
                     raise
             finally:
                 self.now_lock.release()
+        return await asyncio.to_thread(self._waiting, fn, args)
 
-        def waiting() -> T:
-            with self.wait_lock:
-                return fn(self.wait, args)
-        return await asyncio.to_thread(waiting)
+    def _waiting(self, fn: Callable[[sqlite3.Connection, tuple[Any, ...]], T], args: tuple[Any, ...]) -> T:
+        """`fn` on the connection that waits for the file (30 s), one caller at a time."""
+        with self.wait_lock:
+            return fn(self.wait, args)
 
     @staticmethod
     def _record(db: sqlite3.Connection, args: tuple[Any, ...]) -> bool:
@@ -148,14 +148,11 @@ class SQLiteSteps(StepStore):
         return [_row(r) for r in db.execute(_LITE["load"], args)]
 
     async def copy(self, source: str, to: str) -> None:
-        def run() -> None:
-            with self.wait_lock:
-                self.wait.execute(_LITE["copy"], (to, source))
-        await asyncio.to_thread(run)
+        await asyncio.to_thread(self._waiting, lambda db, args: db.execute(_LITE["copy"], args), (to, source))
 
     def delete(self, run_ids: list[str]) -> None:
-        with self.wait_lock:
-            self.wait.executemany(f"DELETE FROM {TABLE} WHERE run_id = ?", [(i,) for i in run_ids])
+        self._waiting(lambda db, args: db.executemany(f"DELETE FROM {TABLE} WHERE run_id = ?", args),
+                      tuple((i,) for i in run_ids))
 
     def close(self) -> None:
         self.now.close()
