@@ -1,4 +1,4 @@
-"""The `agentflow` command: `chat`, `run`, `converse`, `personas`, `tools`, `models` and `runs`.
+"""The `agentflow` command: `chat`, `run`, `converse`, `personas`, `tools`, `models`, `runs` and `serve`.
 
 Exit codes: 0 done, 1 the run failed or stopped short of its answer, 2 bad usage (an unknown
 persona, model or file: the message names it and the fix), 130 interrupted.
@@ -64,10 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     from .converse_cli import add_parser as add_converse
     from .models_cli import add_parser as add_models
     from .runs_cli import add_parser
+    from .serve_cli import add_parser as add_serve
 
     add_converse(sub, MODEL_HELP)
     add_models(sub)
     add_parser(sub)
+    add_serve(sub, MODEL_HELP)
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -105,6 +107,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .models_cli import command as models
 
         return models(args)
+    if args.command == "serve":
+        from .serve_cli import command as serve
+
+        return serve(args)
     if args.command == "personas":
         return _personas(args)
     if args.command == "tools":

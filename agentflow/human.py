@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from .errors import AgentflowError
+from .events import Event
 from .scope import current_scope
 from .tool import Tool
 
@@ -43,6 +44,24 @@ class HumanRequest(BaseModel):
     plan: dict[str, Any] | None = None
     timeout: float | None = None
     default: HumanReply | None = None
+
+
+class HumanAsked(Event):
+    """A durable run began to wait for a person; `name` identifies the request in the run (reply to it
+    with `DurableRun.reply(..., name)` or `POST /runs/{id}/replies/{name}`)."""
+
+    kind: Literal["human_request"] = "human_request"
+    name: str
+    request: HumanRequest
+    asked_at: float
+
+
+class HumanAnswered(Event):
+    """The wait `name` ended: a person replied, or its timeout gave the default (`reply.timed_out`)."""
+
+    kind: Literal["human_reply"] = "human_reply"
+    name: str
+    reply: HumanReply
 
 
 class HumanNeeded(AgentflowError):

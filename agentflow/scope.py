@@ -77,7 +77,10 @@ _listener: ContextVar[tuple[Emit, bool] | None] = ContextVar("agentflow_listener
 @contextmanager
 def listening(emit: Emit, *, deltas: bool = False) -> Generator[None]:
     """Top-level runs started here (also inside a durable run started here) send their events to
-    `emit`: how a caller hears a run it does not start itself, such as a durable one."""
+    `emit` (and to any listener outside this one): how a caller hears a run it does not start
+    itself, such as a durable one."""
+    if (outer := _listener.get()) is not None:
+        emit, deltas = _both(emit, outer[0]) or emit, deltas or outer[1]
     token = _listener.set((emit, deltas))
     try:
         yield

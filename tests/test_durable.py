@@ -156,7 +156,7 @@ async def test_a_cancelled_run_stops_at_its_next_step_and_keeps_what_it_paid_for
 
 
 async def _done(run_id: str, rt: durable.Runtime) -> bool:
-    return not any(t for t in rt.tasks if not t.done())
+    return not any(t for t in rt.tasks.values() if not t.done())
 
 
 async def test_launch_refuses_a_pending_run_whose_target_is_not_registered(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def test_every_example_is_covered() -> None:
                "lotr_chain.py", "home_towns.py", "shopify_dag.py",  # test_workflow_examples.py
                "pattern_chain.py", "pattern_routing.py", "pattern_parallel.py", "pattern_orchestrator.py",
                "pattern_optimizer.py", "state_workflow.py",  # test_pattern_examples.py
-               "durable_deploy.py",  # test_examples.py
+               "durable_deploy.py", "travel_assistant.py",  # test_examples.py
                "math_tutor_pair.py", "writer_critic.py", "trip_group_chat.py"}  # test_examples.py
     assert {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")} == covered
 
@@ -43,6 +43,14 @@ def test_quickstart() -> None:
            f"longest_file='{longest}'" in out
     assert "supervisor/counter <- " in out and "supervisor/finder <- " in out
     assert "checked against the files themselves: right" in out
+
+
+def test_travel_assistant_remembers_across_a_server_restart_and_books_after_approval() -> None:
+    out = run_example("travel_assistant.py")
+    assert STAND_IN in out and "(the server dies; a new one starts on the same database)" in out
+    assert "remembered Berlin after the restart: yes" in out
+    assert re.search(r"booked after approval: \['(\w+)'\] \(the cheapest found: \1\)", out)
+    assert "checked: right" in out
 
 
 @pytest.mark.skip(reason="calculator.py has no stand-in model: without a configured model it exits 2 by design")

@@ -19,7 +19,8 @@ from dbos import DBOS, StepInfo
 from dbos._error import DBOSWorkflowCancelledError  # not re-exported; DBOS ends a cancelled run on it
 from pydantic import BaseModel, ValidationError
 
-from ..human import HumanReply, HumanRequest
+from ..events import Emit
+from ..human import HumanAnswered, HumanAsked, HumanReply, HumanRequest
 from ..runner import StepRunner
 from .store import StepRow, StepStore
 
@@ -40,17 +41,18 @@ def read_journal(rows: list[StepRow], dbos_steps: list[StepInfo]) -> tuple[dict[
     for s in dbos_steps:
         out = s["output"]
         if s["error"] is None and s["function_name"] == "DBOS.recv" and isinstance(out, dict) \
-                and isinstance(out.get("wait"), str):
+                and isinstance(out.get("wait"), str) and "reply" in out:  # not a cancel's wake-up call
             journal[out["wait"]] = out.get("reply")  # type: ignore[index]
     journal.update((r.name, r.output) for r in rows if r.error is None)
     return journal, max((s["function_id"] for s in dbos_steps), default=-1)
 
 
 class DurableRunner(StepRunner):
-    """Runs steps inside one DBOS workflow (the durable run)."""
+    """Runs steps inside one DBOS workflow (the durable run). `emit` hears of its human waits."""
 
-    def __init__(self, run_id: str, journal: dict[str, Any], store: StepStore) -> None:
-        self.run_id, self.journal, self.store = run_id, journal, store
+    def __init__(self, run_id: str, journal: dict[str, Any], store: StepStore, emit: Emit | None = None) -> None:
+        self.run_id, self.journal, self.store, self.emit = run_id, journal, store, emit
+        self.began = time.time()  # a cancel sent before this attempt began was for an earlier one
         self.replayed = 0
         self.waiting: dict[str, dict[str, Any]] = {}
 
@@ -78,9 +80,13 @@ class DurableRunner(StepRunner):
         deadline = None if request.timeout is None else asked.at + request.timeout
         self.waiting[name] = {"name": name, "asked_at": asked.at, **request.model_dump(mode="json")}
         await DBOS.set_event_async(WAITING, list(self.waiting.values()))
+        if self.emit is not None:
+            self.emit(HumanAsked(agent=request.agent, name=name, request=request, asked_at=asked.at))
         reply = await self._receive(name, request, deadline)
         del self.waiting[name]  # not on cancellation: a run stopped mid-wait still waits when it resumes
         await DBOS.set_event_async(WAITING, list(self.waiting.values()))
+        if self.emit is not None:
+            self.emit(HumanAnswered(agent=request.agent, name=name, reply=reply))
         return reply
 
     async def _receive(self, name: str, request: HumanRequest, deadline: float | None) -> HumanReply:
@@ -91,6 +97,10 @@ class DurableRunner(StepRunner):
                 fallback = request.default or HumanReply(reason="no answer in time")
                 timed_out = fallback.model_copy(update={"timed_out": True})
                 return await self.step(name, lambda reply=timed_out: _value(reply), HumanReply)
+            if isinstance(message, dict) and "cancel" in message:  # sent by DurableRun.cancel to wake the wait
+                if float(message["cancel"]) >= self.began:
+                    raise DBOSWorkflowCancelledError(f"run {self.run_id} was cancelled")
+                continue
             try:
                 return HumanReply.model_validate(message["reply"])
             except (ValidationError, KeyError, TypeError):

@@ -6,7 +6,9 @@ from the process running the run, from another process, and from the `agentflow 
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from dbos import SetWorkflowID
@@ -14,7 +16,7 @@ from pydantic import BaseModel
 
 from ..errors import AgentflowError, ConfigError
 from ..human import HumanReply
-from ..messages import Message, close_open_calls
+from ..messages import Message, Usage, close_open_calls
 from ..planning import Plan
 from ..result import RunResult
 from .registry import Entry, registry
@@ -41,6 +43,8 @@ class RunInfo(BaseModel):
     executor: str | None = None
     waiting: list[dict[str, Any]] = []
     error: str | None = None
+    outcome: dict[str, Any] | None = None  # with `info(id, outcome=True)`: the result as stored (JSON), or
+    # the partial result of a failed run
 
 
 class StepRecord(BaseModel):
@@ -72,9 +76,11 @@ def info_of(wf: Any, waiting: list[dict[str, Any]] | None) -> RunInfo:
     if status in ("running", "queued") and waiting:
         status = "waiting"
     error = None if wf.error is None else str(wf.error)
+    outcome = wf.output if isinstance(wf.output, dict) else getattr(wf.error, "data", None)
     return RunInfo(id=wf.workflow_id, target=target, status=status, task=payload.get("task"),
                    inputs=payload.get("inputs") or {}, created_at=_s(wf.created_at), updated_at=_s(wf.updated_at),
-                   executor=wf.executor_id, waiting=waiting or [], error=error)
+                   executor=wf.executor_id, waiting=waiting or [], error=error,
+                   outcome=outcome if isinstance(outcome, dict) else None)
 
 
 def new_run_id(target: str) -> str:
@@ -106,8 +112,8 @@ class DurableRun:
     def __repr__(self) -> str:
         return f"<DurableRun {self.id}>"
 
-    async def info(self) -> RunInfo:
-        return await self.runtime.info(self.id)
+    async def info(self, *, outcome: bool = False) -> RunInfo:
+        return await self.runtime.info(self.id, outcome=outcome)
 
     async def status(self) -> Status:
         return (await self.info()).status
@@ -148,6 +154,14 @@ class DurableRun:
                                   output_tokens=usage.get("output_tokens", 0), seconds=seconds))
         return out
 
+    async def usage(self) -> Usage:
+        """What the run has spent so far: the usage of its journaled model calls."""
+        total = Usage()
+        for row in await self.runtime.store.load(self.id):
+            if isinstance(row.output, dict) and isinstance(row.output.get("usage"), dict):
+                total = total + Usage.model_validate(row.output["usage"])
+        return total
+
     async def waiting(self) -> list[dict[str, Any]]:
         """The open questions: each has `name`, `kind` (approval, question, plan), `question`, and more."""
         return (await self.info()).waiting
@@ -185,7 +199,46 @@ class DurableRun:
     # -- control ----------------------------------------------------------------------------
 
     async def cancel(self) -> None:
+        """Stop the run at its next step (the step it is paying for is kept), or now if it waits for a person."""
+        waits = await self.waiting()
         await self.runtime.client.cancel_workflow_async(self.id)
+        for w in waits:  # DBOS does not wake a waiting run: a message on each wait's topic does
+            await self.runtime.client.send_async(self.id, {"wait": w["name"], "cancel": time.time()}, w["name"])
+
+    async def ended(self) -> bool:
+        """Whether the run is over (done, failed or cancelled); in this process, without a query."""
+        task = self.runtime.tasks.get(self.id)
+        if task is not None and not task.done():
+            return False
+        return (await self.status()) in ("done", "failed", "cancelled")
+
+    async def wait(self, timeout: float, *, poll: float = 1.0, or_asking: bool = False) -> bool:
+        """Wait up to `timeout` seconds for the run to end (or, with `or_asking`, to wait for a person);
+        whether it did."""
+        deadline = time.monotonic() + timeout
+        while not (await self.ended() or or_asking and await self.waiting()):
+            if (left := deadline - time.monotonic()) <= 0:
+                return False
+            await self.news(min(left, poll))
+        return True
+
+    async def events(self, after: int = 0, *, poll: float = 1.0) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        """The run's recorded events (`launch(record_events=True)`) numbered above `after`, then each
+        new one as it is written, until the run ends: `(number, event as JSON)`. A run executing in
+        another process is looked at every `poll` seconds."""
+        while True:
+            ended = await self.ended()  # before reading: what the run wrote before it ended is read below
+            for seq, data in await self.runtime.event_log.read(self.id, after):
+                after = seq
+                yield seq, data
+            if ended:
+                return
+            await self.news(poll)
+
+    async def news(self, timeout: float) -> None:
+        """Return when the run writes events in this process, ends here, or after `timeout` seconds."""
+        task = self.runtime.tasks.get(self.id)
+        await self.runtime.event_log.changed(self.id, timeout, *(() if task is None else (task,)))
 
     async def resume(self) -> DurableRun:
         """Run again from the journal: a cancelled or stuck run continues under its id; a failed one
@@ -228,15 +281,21 @@ class DurableSession:
         self.turns = 0
 
     async def load(self) -> DurableSession:
-        infos = await self.runtime.client.list_workflows_async(workflow_id_prefix=f"{self.id}/", load_input=False,
-                                                                load_output=True)
-        done = sorted((int(wf.workflow_id.rsplit("/", 1)[1]), wf) for wf in infos if wf.status == "SUCCESS")
-        self.turns = max((int(wf.workflow_id.rsplit("/", 1)[1]) for wf in infos), default=0)
+        turns = await self.history()
+        self.turns = len(turns)
+        done = [t for t in turns if t.status == "done" and t.outcome is not None]
         if done:
-            last = registry.get(self.target).decode(done[-1][1].output or {})
+            last = registry.get(self.target).decode(done[-1].outcome or {})
             if isinstance(last, RunResult):
                 self.messages = close_open_calls(last.messages)
         return self
+
+    async def history(self) -> list[RunInfo]:
+        """Every turn so far, in order, with its outcome (`RunInfo.task` is what the user said)."""
+        found = await self.runtime.client.list_workflows_async(workflow_id_prefix=f"{self.id}/", load_input=True,
+                                                               load_output=True)
+        turns = sorted((int(n), wf) for wf in found if (n := wf.workflow_id.rsplit("/", 1)[1]).isdigit())
+        return [info_of(wf, await self.runtime._waiting(wf.workflow_id, wf.status)) for _, wf in turns]
 
     async def send(self, text: str) -> Any:
         """One user turn, run durably; the `RunResult` (its `output` is the reply)."""

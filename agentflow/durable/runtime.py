@@ -14,19 +14,21 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dbos import (DBOS, DBOSClient, DBOSConfig, DBOSPortableJSONSerializer, EnqueueOptions, SetWorkflowID,
-                  WorkflowSerializationFormat)
+from dbos import (DBOS, DBOSClient, DBOSConfig, DBOSPortableJSONSerializer, EnqueueOptions, SetWorkflowAttributes,
+                  SetWorkflowID, WorkflowSerializationFormat)
 
 from ..errors import ConfigError
 from ..messages import Message
 from ..planning import Plan
 from ..runner import using
+from ..scope import listening
 from . import codec
+from .eventlog import EventLog
 from .journal import DurableRunner, read_journal
 from .registry import Target, registry
 from .runs import FINISHED, DurableRun, DurableSession, RunInfo, info_of, new_run_id
@@ -53,15 +55,17 @@ async def _durable_run(target: str, payload: dict[str, Any]) -> dict[str, Any]:
     if (source := payload.get("rerun_of")) is not None:
         previous = await rt.client.retrieve_workflow_async(source)
         previous = await _result_or_partial(previous)
-    runner = DurableRunner(run_id, journal, rt.store)
-    task = asyncio.current_task()
-    if task is not None:
-        rt.tasks.add(task)
+    writer = await rt.event_log.writer(run_id) if rt.record_events else None
+    runner = DurableRunner(run_id, journal, rt.store, None if writer is None else writer.emit)
+    if (task := asyncio.current_task()) is not None:  # DBOS's task: done once the outcome is recorded
+        rt.tasks[run_id] = task
+        task.add_done_callback(lambda t: rt.tasks.pop(run_id, None) if rt.tasks.get(run_id) is t else None)
     try:
-        with using(runner):
+        with using(runner), nullcontext() if writer is None else listening(writer.emit, deltas=True):
             return await registry.get(target).execute(payload, previous)
     finally:
-        rt.tasks.discard(task)  # type: ignore[arg-type]
+        if writer is not None:
+            await writer.close()
 
 
 async def _result_or_partial(handle: Any) -> dict[str, Any]:
@@ -74,6 +78,10 @@ async def _result_or_partial(handle: Any) -> dict[str, Any]:
         raise ConfigError(f"run {handle.get_workflow_id()} left no result to re-run from: {e}") from None
 
 
+_DBOS_STATUS = {"queued": ["ENQUEUED", "DELAYED"], "running": ["PENDING"], "waiting": ["PENDING", "ENQUEUED"],
+                "done": ["SUCCESS"], "failed": ["ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"], "cancelled": ["CANCELLED"]}
+
+
 def current() -> Runtime:
     if _runtime is None:
         raise ConfigError("the durable runtime is not launched: call agentflow.durable.launch() first")
@@ -83,7 +91,7 @@ def current() -> Runtime:
 def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_version: str = APP_VERSION,
            executor_id: str | None = None, worker: bool = False, concurrency: int | None = None,
            worker_concurrency: int | None = None, retention_days: float | None = None,
-           recover_every: float = 1.0, log_level: str = "WARNING") -> Runtime:
+           recover_every: float = 1.0, record_events: bool = False, log_level: str = "WARNING") -> Runtime:
     """Start the durable runtime (once per process) and recover this process's pending runs.
 
     `url`: `sqlite:///path` (the default, a file) or `postgresql://...`. `targets` are registered
@@ -91,7 +99,9 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
     `worker=True` pulls runs submitted to the queue (at most `worker_concurrency` here and
     `concurrency` across all workers). On PostgreSQL every launched process takes over the
     pending runs of processes that died (checked every `recover_every` seconds; see workers.py).
-    `retention_days` deletes finished runs older than that, now and every hour."""
+    `retention_days` deletes finished runs older than that, now and every hour. `record_events`
+    keeps every run's events (reply text as it is generated included) in the database, for
+    `DurableRun.events()` and `agentflow serve`."""
     global _runtime
     if _runtime is not None:
         raise ConfigError("the durable runtime is already launched in this process; use durable.current()")
@@ -127,7 +137,8 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
         else:
             with ThreadPoolExecutor(1) as pool:
                 pool.submit(register).result()
-    _runtime = Runtime(url, client, executor, app_version, retention_days, liveness, recover_every, launched=True)
+    _runtime = Runtime(url, client, executor, app_version, retention_days, liveness, recover_every, launched=True,
+                       record_events=record_events)
     _runtime.prune_now()
     _runtime.start_background()
     return _runtime
@@ -176,12 +187,13 @@ class Runtime:
     """The launched runtime: start runs, find them, and keep the database tidy."""
 
     def __init__(self, url: str, client: DBOSClient, executor: str, app_version: str, retention_days: float | None,
-                 liveness: Any, recover_every: float, *, launched: bool) -> None:
+                 liveness: Any, recover_every: float, *, launched: bool, record_events: bool = False) -> None:
         self.url, self.client, self.executor_id, self.app_version = url, client, executor, app_version
-        self.launched = launched
-        self.tasks: set[asyncio.Task[Any]] = set()  # runs executing in this process
+        self.launched, self.record_events = launched, record_events
+        self.tasks: dict[str, asyncio.Task[Any]] = {}  # the runs executing in this process, by id
         self.retention_days, self.liveness, self.recover_every = retention_days, liveness, recover_every
         self.store = open_store(url)
+        self.event_log = EventLog(self.store)
         self._stop = False
 
     # -- starting runs ----------------------------------------------------------------------
@@ -228,7 +240,7 @@ class Runtime:
         return await self._begin(entry.name, payload, id)
 
     async def _begin(self, target: str, payload: dict[str, Any], id: str | None) -> DurableRun:
-        with SetWorkflowID(id or new_run_id(target)):
+        with SetWorkflowID(id or new_run_id(target)), SetWorkflowAttributes({"target": target}):
             handle = await DBOS.start_workflow_async(_durable_run, target, payload)
         return DurableRun(self, handle.get_workflow_id(), handle, target)
 
@@ -242,25 +254,51 @@ class Runtime:
         entry = registry.find(target)
         if entry.kind == "workflow":
             raise ConfigError(f"{entry.name!r} is a workflow: a session talks to a supervisor or an agent")
-        return await DurableSession(self, entry.name, id or new_run_id(entry.name)).load()
+        session_id = id or new_run_id(entry.name)
+        known, _ = await self.store.add_session(session_id, entry.name, time.time())
+        if known != entry.name:
+            raise ConfigError(f"session {session_id!r} talks to {known!r}, not {entry.name!r}: give another id")
+        return await DurableSession(self, entry.name, session_id).load()
+
+    async def reopen(self, session_id: str) -> DurableSession:
+        """A session made earlier by `session()`, by its id alone (its target was recorded then)."""
+        found = await self.store.session(session_id)
+        if found is None:
+            raise ConfigError(f"there is no session {session_id!r}: make one with runtime.session(target)")
+        return await DurableSession(self, found[0], session_id).load()
 
     # -- finding runs -----------------------------------------------------------------------
 
     def get(self, run_id: str) -> DurableRun:
         return DurableRun(self, run_id)
 
-    async def info(self, run_id: str) -> RunInfo:
-        found = await self.client.list_workflows_async(workflow_ids=[run_id], load_input=True, load_output=False)
+    async def info(self, run_id: str, *, outcome: bool = False) -> RunInfo:
+        """The run's summary; `outcome=True` adds its stored result (or a failed run's partial one)."""
+        found = await self.client.list_workflows_async(workflow_ids=[run_id], load_input=True, load_output=outcome)
         if not found:
             raise ConfigError(f"there is no run {run_id!r} in {self.url}")
         return info_of(found[0], await self._waiting(run_id, found[0].status))
 
-    async def runs(self, *, status: str | None = None, limit: int = 50) -> list[RunInfo]:
-        """The newest runs first (`status`: running, waiting, queued, done, failed or cancelled)."""
-        found = await self.client.list_workflows_async(name=WORKFLOW, limit=limit, sort_desc=True,
-                                                       load_input=True, load_output=False)
-        infos = [info_of(wf, await self._waiting(wf.workflow_id, wf.status)) for wf in found]
-        return [i for i in infos if status is None or i.status == status]
+    async def runs(self, *, status: str | None = None, target: str | None = None, limit: int = 50,
+                   offset: int = 0) -> list[RunInfo]:
+        """The newest runs first (`status`: running, waiting, queued, done, failed or cancelled; `target`:
+        a registered name), skipping the first `offset` of those."""
+        if status is not None and status not in _DBOS_STATUS:
+            raise ConfigError(f"there is no run status {status!r}: use one of {', '.join(_DBOS_STATUS)}")
+        out: list[RunInfo] = []
+        batch, at = max(limit + offset, 50), 0
+        while len(out) < limit + offset:
+            found = await self.client.list_workflows_async(name=WORKFLOW, status=_DBOS_STATUS.get(status or ""),
+                                                           limit=batch, offset=at, sort_desc=True, load_input=True,
+                                                           load_output=False)
+            for wf in found:
+                info = info_of(wf, await self._waiting(wf.workflow_id, wf.status))
+                if (status is None or info.status == status) and (target is None or info.target == target):
+                    out.append(info)
+            if len(found) < batch:
+                break
+            at += batch
+        return out[offset:offset + limit]
 
     async def _waiting(self, run_id: str, status: str) -> list[dict[str, Any]]:
         if status not in ("PENDING", "ENQUEUED"):  # a run re-queued for recovery still waits on its questions
@@ -312,7 +350,7 @@ class Runtime:
         """Stop DBOS in this process (pending runs stay pending, for the next launch)."""
         global _runtime
         self._stop = True
-        for task in self.tasks:  # as if the process died: they stay pending, for the next launch
+        for task in self.tasks.values():  # as if the process died: they stay pending, for the next launch
             task.cancel()
         if self.launched:
             DBOS.destroy(destroy_registry=False)

@@ -1,4 +1,5 @@
-"""The step table: one row per finished model call, tool call or wait, beside DBOS's tables.
+"""agentflow's tables beside DBOS's: the step table (one row per finished model call, tool call or
+wait), the event log (what `agentflow serve` streams) and durable sessions.
 
 DBOS's step API costs about 2 ms of CPU per step here (a check and a record, each its own
 SQLAlchemy transaction on an executor thread), twice what agentflow spends on a whole model
@@ -39,6 +40,11 @@ _COPY = (f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {{p}}, name, output, error, s
 _CREATE = (f"CREATE TABLE IF NOT EXISTS {TABLE} ({{seq}}, run_id TEXT NOT NULL, name TEXT NOT NULL, output TEXT, "
            "error TEXT, started_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION NOT NULL, "
            "UNIQUE (run_id, name))")
+EVENTS, SESSIONS = "agentflow_events", "agentflow_sessions"
+_CREATE_MORE = (f"CREATE TABLE IF NOT EXISTS {EVENTS} (run_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+                "event TEXT NOT NULL, PRIMARY KEY (run_id, seq))",
+                f"CREATE TABLE IF NOT EXISTS {SESSIONS} (id TEXT PRIMARY KEY, target TEXT NOT NULL, "
+                "created_at DOUBLE PRECISION NOT NULL)")
 
 
 @dataclass
@@ -76,6 +82,43 @@ class StepStore:
     def close(self) -> None:
         pass
 
+    # -- the event log and sessions: rare next to steps, so written through one generic call ---------
+
+    p = "?"  # the driver's placeholder
+
+    async def _do(self, fn: Callable[[Any], T]) -> T:
+        """`fn(connection)`, from wherever this driver runs statements."""
+        raise NotImplementedError
+
+    async def add_events(self, run_id: str, events: list[tuple[int, str]]) -> None:
+        """Append events (sequence number, JSON text) in one statement; a number already taken is kept."""
+        if not events:
+            return
+        rows = ", ".join([f"({self.p}, {self.p}, {self.p})"] * len(events))
+        sql = f"INSERT INTO {EVENTS} (run_id, seq, event) VALUES {rows} ON CONFLICT (run_id, seq) DO NOTHING"
+        args = [x for seq, event in events for x in (run_id, seq, event)]
+        await self._do(lambda db: db.execute(sql, args))
+
+    async def load_events(self, run_id: str, after: int = 0) -> list[tuple[int, str]]:
+        """The run's events numbered above `after`, in order."""
+        sql = f"SELECT seq, event FROM {EVENTS} WHERE run_id = {self.p} AND seq > {self.p} ORDER BY seq"
+        return await self._do(lambda db: [(r[0], r[1]) for r in db.execute(sql, (run_id, after)).fetchall()])
+
+    async def add_session(self, session_id: str, target: str, created: float) -> tuple[str, float]:
+        """Record a session (a second call for an id changes nothing); its target and creation time."""
+        insert = (f"INSERT INTO {SESSIONS} (id, target, created_at) VALUES ({self.p}, {self.p}, {self.p}) "
+                  "ON CONFLICT (id) DO NOTHING")
+        await self._do(lambda db: db.execute(insert, (session_id, target, created)))
+        found = await self.session(session_id)
+        assert found is not None
+        return found
+
+    async def session(self, session_id: str) -> tuple[str, float] | None:
+        """A recorded session's target and creation time."""
+        sql = f"SELECT target, created_at FROM {SESSIONS} WHERE id = {self.p}"
+        row = await self._do(lambda db: db.execute(sql, (session_id,)).fetchone())
+        return None if row is None else (row[0], row[1])
+
 
 def _sql(p: str, runs: str) -> dict[str, str]:
     """The statements for one driver (`p`: its placeholder; `runs`: DBOS's table of runs)."""
@@ -105,7 +148,8 @@ class SQLiteSteps(StepStore):
     def __init__(self, path: Path) -> None:
         self.now, self.now_lock = self._connect(path, busy_ms=0), threading.Lock()
         self.wait, self.wait_lock = self._connect(path, busy_ms=30_000), threading.Lock()
-        self._waiting(lambda db, _: db.execute(_CREATE.format(seq="seq INTEGER PRIMARY KEY")), ())
+        for create in (_CREATE.format(seq="seq INTEGER PRIMARY KEY"), *_CREATE_MORE):
+            self._waiting(lambda db, args: db.execute(args[0]), (create,))
 
     @staticmethod
     def _connect(path: Path, busy_ms: int) -> sqlite3.Connection:
@@ -150,9 +194,13 @@ class SQLiteSteps(StepStore):
     async def copy(self, source: str, to: str) -> None:
         await asyncio.to_thread(self._waiting, lambda db, args: db.execute(_LITE["copy"], args), (to, source))
 
+    async def _do(self, fn: Callable[[Any], T]) -> T:
+        return await self._either(lambda db, _: fn(db), ())
+
     def delete(self, run_ids: list[str]) -> None:
-        self._waiting(lambda db, args: db.executemany(f"DELETE FROM {TABLE} WHERE run_id = ?", args),
-                      tuple((i,) for i in run_ids))
+        for table in (TABLE, EVENTS):
+            self._waiting(lambda db, args, table=table: db.executemany(f"DELETE FROM {table} WHERE run_id = ?", args),
+                          tuple((i,) for i in run_ids))
 
     def close(self) -> None:
         self.now.close()
@@ -162,6 +210,8 @@ class SQLiteSteps(StepStore):
 class PostgresSteps(StepStore):
     """A few autocommit connections, used from threads (a run may execute on any event loop)."""
 
+    p = "%s"
+
     def __init__(self, url: str) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://")
         self.idle: SimpleQueue[Any] = SimpleQueue()
@@ -169,7 +219,8 @@ class PostgresSteps(StepStore):
         def create(db: Any) -> None:
             with db.transaction():  # concurrent CREATE TABLE IF NOT EXISTS can collide: one at a time
                 db.execute("SELECT pg_advisory_xact_lock(hashtext('agentflow.steps.create'))")
-                db.execute(_CREATE.format(seq="seq BIGSERIAL PRIMARY KEY"))
+                for sql in (_CREATE.format(seq="seq BIGSERIAL PRIMARY KEY"), *_CREATE_MORE):
+                    db.execute(sql)
         self._with(create)
 
     def _with(self, fn: Callable[[Any], T]) -> T:
@@ -203,8 +254,12 @@ class PostgresSteps(StepStore):
     async def copy(self, source: str, to: str) -> None:
         await asyncio.to_thread(self._with, lambda db: db.execute(_PG["copy"], (to, source)))
 
+    async def _do(self, fn: Callable[[Any], T]) -> T:
+        return await asyncio.to_thread(self._with, fn)
+
     def delete(self, run_ids: list[str]) -> None:
-        self._with(lambda db: db.execute(f"DELETE FROM {TABLE} WHERE run_id = ANY(%s)", (run_ids,)))
+        for table in (TABLE, EVENTS):
+            self._with(lambda db, table=table: db.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s)", (run_ids,)))
 
     def close(self) -> None:
         while True:

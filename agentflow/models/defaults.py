@@ -10,14 +10,26 @@ from .base import Model
 OPENAI_DEFAULT = "openai:gpt-4o-mini"
 ANTHROPIC_DEFAULT = "anthropic:claude-haiku-4-5"
 
+_chosen: Model | None = None
+
+
+def set_default_model(model: Model | None) -> None:
+    """Process-wide: the model of every agent and task that names none, ahead of the environment
+    (how `agentflow serve --model` hands a server's targets a model). None goes back to the chain."""
+    global _chosen
+    _chosen = model
+
 
 def default_model() -> Model:
-    """`AGENTFLOW_MODEL` if set; else OpenAI when `OPENAI_API_KEY` is set; else Anthropic when
-    `ANTHROPIC_API_KEY` is set; else a local model (a running server at `AGENTFLOW_LOCAL_URL`, or
-    the first pulled catalog model); otherwise one error listing the ways out."""
+    """The model `set_default_model` chose; else `AGENTFLOW_MODEL` if set; else OpenAI when
+    `OPENAI_API_KEY` is set; else Anthropic when `ANTHROPIC_API_KEY` is set; else a local model (a
+    running server at `AGENTFLOW_LOCAL_URL`, or the first pulled catalog model); otherwise one
+    error listing the ways out."""
     from ..local.catalog import CATALOG, DEFAULT_LOCAL, pulled_path
     from . import get_model
 
+    if _chosen is not None:
+        return _chosen
     if name := os.environ.get("AGENTFLOW_MODEL"):
         return get_model(name)
     if os.environ.get("OPENAI_API_KEY"):

@@ -1,0 +1,102 @@
+"""The event log: a durable run's events kept in the database as they happen.
+
+A client of `agentflow serve` may start watching a run late, or again after the server was
+restarted, so a run's events (the same ones `stream()` yields) are written to a table, a batch
+per turn of the event loop, and read back from it. A resumed run replays its finished steps and
+so publishes their events again: its writer drops each one the log already holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+from ..events import Event
+from .codec import jsonable
+from .store import StepStore
+
+VOLATILE = frozenset({"seconds"})  # fields a replayed step does not repeat exactly (a task's wall time)
+UNREPLAYED = frozenset({"text"})  # kinds a replay never publishes (a journaled reply is not streamed again)
+
+
+def _signature(data: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in data.items() if k not in VOLATILE}, sort_keys=True)
+
+
+class EventWriter:
+    """Numbers and journals the events of one execution of a run; `emit` is the run's listener."""
+
+    def __init__(self, log: EventLog, run_id: str, last: int, seen: Counter[str]) -> None:
+        self.log, self.run_id, self.seq, self.seen = log, run_id, last, seen
+        self.pending: list[tuple[int, str]] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    def emit(self, event: Event) -> None:
+        data = jsonable(event)
+        if self.seen and data.get("kind") not in UNREPLAYED:
+            signature = _signature(data)
+            if self.seen[signature] > 0:  # published by an earlier execution: already in the log
+                self.seen[signature] -= 1
+                return
+        self.seq += 1
+        self.pending.append((self.seq, json.dumps(data, ensure_ascii=False)))
+        if self.flushing is None:  # one writer at a time, so the log never holds a gap a reader could skip
+            self.flushing = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                await self.log.store.add_events(self.run_id, batch)
+                self.log.notify(self.run_id)
+        finally:
+            self.flushing = None
+
+    async def close(self) -> None:
+        """Write what is still pending (the run has ended or is being stopped)."""
+        if self.flushing is not None:
+            await self.flushing
+        await self._drain()
+
+
+class EventLog:
+    """The event table of one database, and in-process wake-ups for its readers."""
+
+    def __init__(self, store: StepStore) -> None:
+        self.store = store
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+
+    async def writer(self, run_id: str) -> EventWriter:
+        """A writer that continues the run's log (after its last number, dropping replays of what it holds)."""
+        held = await self.store.load_events(run_id)
+        seen = Counter(_signature(data) for _, text in held
+                       if (data := json.loads(text)).get("kind") not in UNREPLAYED)
+        return EventWriter(self, run_id, held[-1][0] if held else 0, seen)
+
+    async def read(self, run_id: str, after: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        return [(seq, json.loads(text)) for seq, text in await self.store.load_events(run_id, after)]
+
+    def notify(self, run_id: str) -> None:
+        for loop, future in self._waiters.pop(run_id, ()):
+            loop.call_soon_threadsafe(_settle, future)
+
+    async def changed(self, run_id: str, timeout: float, *also: asyncio.Future[Any]) -> None:
+        """Return when this process writes new events of the run, any of `also` is done, or after `timeout`."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiters.setdefault(run_id, []).append((loop, future))
+        try:
+            await asyncio.wait([future, *also], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiters = self._waiters.get(run_id)
+            if waiters is not None and (loop, future) in waiters:
+                waiters.remove((loop, future))
+                if not waiters:
+                    del self._waiters[run_id]
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
