@@ -91,7 +91,8 @@ async def _serve(args: argparse.Namespace, targets: list[Any], url: str, token: 
         print(f"agentflow: serving {names} on http://{args.host}:{args.port} (endpoints: /docs); runs in {url}",
               file=sys.stderr, flush=True)
         config = uvicorn.Config(api, host=args.host, port=args.port, log_level=args.log_level,
-                                timeout_graceful_shutdown=5, lifespan="on")
+                                timeout_graceful_shutdown=5, lifespan="on",
+                                timeout_keep_alive=30)  # past clients' idle expiry (httpx: 5 s): no reuse race
         signal.signal(signal.SIGTERM, _stopped)  # uvicorn raises the signal again once it has shut down
         await uvicorn.Server(config).serve()
     finally:

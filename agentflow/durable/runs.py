@@ -6,9 +6,10 @@ from the process running the run, from another process, and from the `agentflow 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from dbos import SetWorkflowID
@@ -164,6 +165,9 @@ class DurableRun:
 
     async def waiting(self) -> list[dict[str, Any]]:
         """The open questions: each has `name`, `kind` (approval, question, plan), `question`, and more."""
+        if self.id in self.runtime.tasks:  # executing here: no query (no runner yet, or no more: no waits)
+            runner = self.runtime.runners.get(self.id)
+            return [] if runner is None else list(runner.waiting.values())
         return (await self.info()).waiting
 
     # -- replies ----------------------------------------------------------------------------
@@ -207,38 +211,48 @@ class DurableRun:
 
     async def ended(self) -> bool:
         """Whether the run is over (done, failed or cancelled); in this process, without a query."""
-        task = self.runtime.tasks.get(self.id)
-        if task is not None and not task.done():
-            return False
+        return await self._ended(self.runtime.tasks.get(self.id))
+
+    async def _ended(self, task: asyncio.Future[Any] | None) -> bool:
+        if task is not None:  # executing here: DBOS's task is done once it has recorded the outcome
+            return task.done()
         return (await self.status()) in ("done", "failed", "cancelled")
 
     async def wait(self, timeout: float, *, poll: float = 1.0, or_asking: bool = False) -> bool:
         """Wait up to `timeout` seconds for the run to end (or, with `or_asking`, to wait for a person);
-        whether it did."""
+        whether it did. A run executing in another process is looked at every `poll` seconds."""
+        async def over(task: asyncio.Future[Any] | None) -> bool:
+            return await self._ended(task) or or_asking and bool(await self.waiting())
+        return await self.wait_for(over, timeout, poll=poll)
+
+    async def wait_for(self, check: Callable[[asyncio.Future[Any] | None], Awaitable[bool]], timeout: float, *,
+                       poll: float = 1.0) -> bool:
+        """Wait up to `timeout` seconds for `check(task)` to hold (`task`: what executes the run here, if
+        anything), looking again each time the run writes events in this process or ends, else every
+        `poll` seconds; whether it held."""
         deadline = time.monotonic() + timeout
-        while not (await self.ended() or or_asking and await self.waiting()):
+        log = self.runtime.event_log
+        while True:
+            task, seen = self.runtime.tasks.get(self.id), log.written.get(self.id, 0)  # before the look
+            if await check(task):
+                return True
             if (left := deadline - time.monotonic()) <= 0:
                 return False
-            await self.news(min(left, poll))
-        return True
+            await log.changed(self.id, min(left, poll), *(() if task is None else (task,)), after=seen)
 
     async def events(self, after: int = 0, *, poll: float = 1.0) -> AsyncIterator[tuple[int, dict[str, Any]]]:
         """The run's recorded events (`launch(record_events=True)`) numbered above `after`, then each
         new one as it is written, until the run ends: `(number, event as JSON)`. A run executing in
         another process is looked at every `poll` seconds."""
         while True:
-            ended = await self.ended()  # before reading: what the run wrote before it ended is read below
+            task = self.runtime.tasks.get(self.id)
+            ended = await self._ended(task)  # before reading: what the run wrote before it ended is read below
             for seq, data in await self.runtime.event_log.read(self.id, after):
                 after = seq
                 yield seq, data
             if ended:
                 return
-            await self.news(poll)
-
-    async def news(self, timeout: float) -> None:
-        """Return when the run writes events in this process, ends here, or after `timeout` seconds."""
-        task = self.runtime.tasks.get(self.id)
-        await self.runtime.event_log.changed(self.id, timeout, *(() if task is None else (task,)))
+            await self.runtime.event_log.changed(self.id, poll, *(() if task is None else (task,)), after=after)
 
     async def resume(self) -> DurableRun:
         """Run again from the journal: a cancelled or stuck run continues under its id; a failed one

@@ -12,6 +12,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, nullcontext
@@ -37,6 +38,7 @@ from .store import NormalSync, open_store
 DEFAULT_URL = "sqlite:///.agentflow/agentflow.db"
 APP_VERSION = "agentflow-1"  # pinned: DBOS's default (a hash of workflow code) would strand pending runs
 QUEUE = "agentflow"
+RECENT = 10_000  # runs that succeeded here kept in memory for info()
 WORKFLOW = "agentflow.run"
 
 _runtime: Runtime | None = None
@@ -46,6 +48,8 @@ _runtime: Runtime | None = None
 async def _durable_run(target: str, payload: dict[str, Any]) -> dict[str, Any]:
     rt = current()
     run_id = DBOS.workflow_id or ""
+    if (task := asyncio.current_task()) is not None:  # DBOS's task: done once the outcome is recorded
+        rt.track(run_id, task)
     rows = await rt.store.load(run_id)
     # A run with no steps yet has nothing in DBOS's journal either: a wait journals its question first.
     journal, top = read_journal(rows, await rt.client.list_workflow_steps_async(run_id) if rows else [])
@@ -56,14 +60,13 @@ async def _durable_run(target: str, payload: dict[str, Any]) -> dict[str, Any]:
         previous = await rt.client.retrieve_workflow_async(source)
         previous = await _result_or_partial(previous)
     writer = await rt.event_log.writer(run_id) if rt.record_events else None
-    runner = DurableRunner(run_id, journal, rt.store, None if writer is None else writer.emit)
-    if (task := asyncio.current_task()) is not None:  # DBOS's task: done once the outcome is recorded
-        rt.tasks[run_id] = task
-        task.add_done_callback(lambda t: rt.tasks.pop(run_id, None) if rt.tasks.get(run_id) is t else None)
+    runner = rt.runners[run_id] = DurableRunner(run_id, journal, rt.store, None if writer is None else writer.emit)
     try:
         with using(runner), nullcontext() if writer is None else listening(writer.emit, deltas=True):
             return await registry.get(target).execute(payload, previous)
     finally:
+        if rt.runners.get(run_id) is runner:
+            del rt.runners[run_id]
         if writer is not None:
             await writer.close()
 
@@ -190,7 +193,9 @@ class Runtime:
                  liveness: Any, recover_every: float, *, launched: bool, record_events: bool = False) -> None:
         self.url, self.client, self.executor_id, self.app_version = url, client, executor, app_version
         self.launched, self.record_events = launched, record_events
-        self.tasks: dict[str, asyncio.Task[Any]] = {}  # the runs executing in this process, by id
+        self.tasks: dict[str, asyncio.Future[Any]] = {}  # the runs executing in this process, by id
+        self.runners: dict[str, DurableRunner] = {}  # and their step runners (their open waits, in memory)
+        self.recent: OrderedDict[str, RunInfo] = OrderedDict()  # runs that succeeded here lately
         self.retention_days, self.liveness, self.recover_every = retention_days, liveness, recover_every
         self.store = open_store(url)
         self.event_log = EventLog(self.store)
@@ -242,7 +247,31 @@ class Runtime:
     async def _begin(self, target: str, payload: dict[str, Any], id: str | None) -> DurableRun:
         with SetWorkflowID(id or new_run_id(target)), SetWorkflowAttributes({"target": target}):
             handle = await DBOS.start_workflow_async(_durable_run, target, payload)
-        return DurableRun(self, handle.get_workflow_id(), handle, target)
+        run_id, created = handle.get_workflow_id(), time.time()
+        done: asyncio.Future[Any] | None = getattr(handle, "task", None)
+        if isinstance(done, asyncio.Future) and run_id not in self.tasks:
+            self.track(run_id, done)  # at once: a caller waiting for it now need not poll the database
+
+            def remember(t: asyncio.Future[Any]) -> None:
+                self._remember(run_id, target, payload, created, t)
+            done.add_done_callback(remember)
+        return DurableRun(self, run_id, handle, target)
+
+    def _remember(self, run_id: str, target: str, payload: dict[str, Any], created: float,
+                  task: asyncio.Future[Any]) -> None:
+        """Keep a run that succeeded here (a final state), so `info()` of it needs no query."""
+        if task.cancelled() or task.exception() is not None or not isinstance(task.result(), dict):
+            return
+        self.recent[run_id] = RunInfo(id=run_id, target=target, status="done", task=payload.get("task"),
+                                      inputs=payload.get("inputs") or {}, created_at=created, updated_at=time.time(),
+                                      executor=self.executor_id, outcome=task.result())
+        while len(self.recent) > RECENT:
+            self.recent.popitem(last=False)
+
+    def track(self, run_id: str, task: asyncio.Future[Any]) -> None:
+        """`task` executes run `run_id` in this process until it is done."""
+        self.tasks[run_id] = task
+        task.add_done_callback(lambda t: self.tasks.pop(run_id, None) if self.tasks.get(run_id) is t else None)
 
     def _need_launch(self, what: str) -> None:
         if not self.launched:
@@ -274,6 +303,8 @@ class Runtime:
 
     async def info(self, run_id: str, *, outcome: bool = False) -> RunInfo:
         """The run's summary; `outcome=True` adds its stored result (or a failed run's partial one)."""
+        if (known := self.recent.get(run_id)) is not None:
+            return known if outcome else known.model_copy(update={"outcome": None})
         found = await self.client.list_workflows_async(workflow_ids=[run_id], load_input=True, load_output=outcome)
         if not found:
             raise ConfigError(f"there is no run {run_id!r} in {self.url}")
@@ -321,6 +352,8 @@ class Runtime:
         if ids:
             self.client.delete_workflows(ids, delete_children=True)
             self.store.delete(ids)
+            for i in ids:
+                self.recent.pop(i, None)
         return len(ids)
 
     def start_background(self) -> None:

@@ -90,14 +90,14 @@ class StepStore:
         """`fn(connection)`, from wherever this driver runs statements."""
         raise NotImplementedError
 
-    async def add_events(self, run_id: str, events: list[tuple[int, str]]) -> None:
-        """Append events (sequence number, JSON text) in one statement; a number already taken is kept."""
-        if not events:
-            return
-        rows = ", ".join([f"({self.p}, {self.p}, {self.p})"] * len(events))
-        sql = f"INSERT INTO {EVENTS} (run_id, seq, event) VALUES {rows} ON CONFLICT (run_id, seq) DO NOTHING"
-        args = [x for seq, event in events for x in (run_id, seq, event)]
-        await self._do(lambda db: db.execute(sql, args))
+    async def add_events(self, events: list[tuple[str, int, str]]) -> None:
+        """Append events (run id, number, JSON text), a few statements for all; a number already taken is kept."""
+        for at in range(0, len(events), 500):
+            chunk = events[at:at + 500]
+            rows = ", ".join([f"({self.p}, {self.p}, {self.p})"] * len(chunk))
+            sql = f"INSERT INTO {EVENTS} (run_id, seq, event) VALUES {rows} ON CONFLICT (run_id, seq) DO NOTHING"
+            args = [x for row in chunk for x in row]
+            await self._do(lambda db, sql=sql, args=args: db.execute(sql, args))
 
     async def load_events(self, run_id: str, after: int = 0) -> list[tuple[int, str]]:
         """The run's events numbered above `after`, in order."""

@@ -9,7 +9,6 @@ through the runtime's public API only, so a run started by a worker or the CLI l
 import asyncio
 import json
 import re
-import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -87,13 +86,19 @@ def app(targets: Sequence[Target] | Mapping[str, Target], *, runtime: durable.Ru
         return [TargetInfo(name=n, kind=s.kind, description=s.description, input_schema=s.input_schema(),
                            output_schema=s.output_schema()) for n, s in offered.items()]
 
-    @router.post("/runs", status_code=201, tags=["runs"], responses={200: {"model": RunCreated,
+    @router.post("/runs", status_code=201, tags=["runs"], responses={200: {"model": RunCreated | RunView,
                                                                         "description": "the run with this id"}})
-    async def start_run(body: Annotated[RunBody, Body()], response: Response) -> RunCreated:  # pyright: ignore
+    async def start_run(body: Annotated[RunBody, Body()], response: Response,  # pyright: ignore
+                        wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description=(
+                            "seconds to wait for the run to end or to wait for a person, then answer with "
+                            "the run as GET /runs/{id} shows it"))] = 0) -> RunCreated | RunView:
         """Start a durable run; it goes on in the background. The same `id` again is the same run (200)."""
         created, known = await server.start(offered[body.target], body.input, body.id)
         response.status_code = 201 if created else 200
-        return known
+        if not wait:
+            return known
+        await server.rt.get(known.id).wait(wait, poll=poll, or_asking=True)
+        return await server.view(await server.rt.info(known.id, outcome=True))
 
     @router.get("/runs", tags=["runs"])
     async def list_runs(target: str | None = None, status: Status | None = None,
@@ -112,7 +117,7 @@ def app(targets: Sequence[Target] | Mapping[str, Target], *, runtime: durable.Ru
     async def run_events(run_id: RunId, request: Request, after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
         """The run's events so far (from the database), then each new one as it happens, then `end`.
         A reconnecting client's `Last-Event-ID` (or `?after=N`) skips what it has."""
-        await server.need(run_id)
+        await server.exists(run_id)
         last = request.headers.get("last-event-id", "")
         start = max(after, int(last) if last.isdigit() else 0)
         return StreamingResponse(server.sse(server.rt.get(run_id), start), media_type="text/event-stream",
@@ -131,12 +136,11 @@ def app(targets: Sequence[Target] | Mapping[str, Target], *, runtime: durable.Ru
                            f"reply to one of the `requests` of GET /runs/{run_id}", "request_id")
         run = server.rt.get(run_id)
         await run.reply(_reply(str(wait["kind"]), body), request_id)
-        deadline = time.monotonic() + TAKE_WAIT
-        while request_id in {str(w["name"]) for w in await run.waiting()}:  # until the run has it (read your write)
-            if (left := deadline - time.monotonic()) <= 0:
-                return ReplySent(run=run_id, request=request_id, status="sent")
-            await run.news(min(left, poll))
-        return ReplySent(run=run_id, request=request_id, status="taken")
+
+        async def taken(_: Any) -> bool:  # the run has it: a client's next GET sees the run going on
+            return request_id not in {str(w["name"]) for w in await run.waiting()}
+        status = "taken" if await run.wait_for(taken, TAKE_WAIT, poll=poll) else "sent"
+        return ReplySent(run=run_id, request=request_id, status=status)
 
     @router.post("/runs/{run_id:path}/cancel", status_code=202, tags=["runs"])
     async def cancel(run_id: RunId) -> RunCreated:
@@ -159,7 +163,7 @@ def app(targets: Sequence[Target] | Mapping[str, Target], *, runtime: durable.Ru
     async def get_run(run_id: RunId, wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description=(
             "seconds to wait, before answering, for the run to end or to wait for a person"))] = 0) -> RunView:
         """Status, output (typed JSON) once done, usage, open human requests, timestamps."""
-        await server.need(run_id)
+        await server.exists(run_id)
         if wait:
             await server.rt.get(run_id).wait(wait, poll=poll, or_asking=True)
         return await server.view(await server.rt.info(run_id, outcome=True))
@@ -246,6 +250,10 @@ class _Server:
             raise ApiError(404, "unknown_run", f"there is no run {run_id!r}. Fix: use an id from POST /runs or "
                                                "GET /runs", "run_id")
         return info
+
+    async def exists(self, run_id: str) -> None:
+        if run_id not in self.rt.tasks:  # executing here: it exists, no query needed
+            await self.need(run_id)
 
     async def start(self, s: Served, given: Any, run_id: str | None) -> tuple[bool, RunCreated]:
         task, inputs = s.arguments(given)
