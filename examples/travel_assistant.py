@@ -44,15 +44,21 @@ class Flight(BaseModel):
     price_eur: int
 
 
+class Flights(BaseModel):
+    cheapest: Flight
+    all: list[Flight]  # cheapest first
+
+
 @tool
 def search_flights(origin: Annotated[str, "the city the user flies from (where they live, if they said)"],
-                   destination: Annotated[str, "the city the user wants to go to"]) -> list[Flight]:
-    """Search the flights from one city to another, cheapest first."""
+                   destination: Annotated[str, "the city the user wants to go to"]) -> Flights:
+    """Search the flights from one city to another: the cheapest, and all of them cheapest first."""
     seed = zlib.crc32(f"{origin.lower()}>{destination.lower()}".encode())
-    flights = [Flight(number=f"{carrier}{100 + (seed >> (8 * i)) % 900}", origin=origin, destination=destination,
-                      departs=f"{6 + 5 * i:02d}:{(seed >> i) % 6}0", price_eur=60 + (seed >> (4 * i)) % 240)
-               for i, carrier in enumerate(("LH", "AF", "EW"))]
-    return sorted(flights, key=lambda f: f.price_eur)
+    flights = sorted((Flight(number=f"{carrier}{100 + (seed >> (8 * i)) % 900}", origin=origin,
+                             destination=destination, departs=f"{6 + 5 * i:02d}:{(seed >> i) % 6}0",
+                             price_eur=60 + (seed >> (4 * i)) % 240)
+                      for i, carrier in enumerate(("LH", "AF", "EW"))), key=lambda f: f.price_eur)
+    return Flights(cheapest=flights[0], all=flights)
 
 
 @tool(requires_approval=True)
@@ -80,16 +86,16 @@ def stand_in(info: RequestInfo) -> Any:
     home = next((s.split("live in ", 1)[1].split(".")[0].strip() for s in said if "live in " in s), "somewhere")
     last = info.last
     if last.role == "tool":
-        if last.content and last.content.startswith("["):
-            cheapest = json.loads(last.content)[0]
+        if last.content and last.content.startswith("{"):
+            cheapest = json.loads(last.content)["cheapest"]
             return f"The cheapest is {cheapest['number']} at {cheapest['departs']} for {cheapest['price_eur']} EUR."
         return last.content or ""
     if "flights to " in said[-1]:
         return call("search_flights", origin=home, destination=said[-1].split("flights to ", 1)[1].split()[0]
                     .strip(".?!"))
     if "book" in said[-1].lower():
-        found = [m.content for m in info.messages if m.role == "tool" and (m.content or "").startswith("[")]
-        return call("book_flight", number=json.loads(found[-1] or "[]")[0]["number"])
+        found = [m.content for m in info.messages if m.role == "tool" and (m.content or "").startswith("{")]
+        return call("book_flight", number=json.loads(found[-1] or "{}")["cheapest"]["number"])
     return f"Nice to meet you! I'll remember that you live in {home}." if home != "somewhere" else "How can I help?"
 
 
@@ -151,9 +157,14 @@ class Demo:
         r.raise_for_status()
         return r.json()
 
+    def settled(self, run_id: str) -> dict[str, Any]:
+        """The run once it has ended or waits for a person (a local model may take minutes)."""
+        while (view := self.http("GET", f"/runs/{run_id}?wait=60"))["status"] in ("pending", "running"):
+            pass
+        return view
+
     def say(self, session: str, text: str) -> dict[str, Any]:
-        turn = self.http("POST", f"/sessions/{session}/messages", {"text": text})
-        return self.http("GET", f"/runs/{turn['run']}?wait=60")
+        return self.settled(self.http("POST", f"/sessions/{session}/messages", {"text": text})["run"])
 
 
 def tool_calls(events: list[dict[str, Any]], name: str) -> list[tuple[dict[str, Any], str]]:
@@ -192,7 +203,7 @@ def main() -> int:
     demo.start()
     try:
         first = demo.http("POST", "/runs", {"target": "travel", "input": "I want to find flights to Paris"})
-        demo.http("GET", f"/runs/{first['id']}?wait=60")
+        demo.settled(first["id"])
         session = demo.http("POST", "/sessions", {"target": "travel"})["id"]
         demo.say(session, "Hi! I live in Berlin.")
         print("\n(the server dies; a new one starts on the same database)\n")
@@ -201,17 +212,18 @@ def main() -> int:
         found = demo.say(session, "Find me flights to Paris.")
         searches = tool_calls(events_of(demo.url, found["id"]), "search_flights")
         booking = demo.http("POST", f"/sessions/{session}/messages", {"text": "Book the cheapest one, please."})
-        view = demo.http("GET", f"/runs/{booking['run']}?wait=60")
-        for request in view["requests"]:
-            demo.http("POST", f"/runs/{booking['run']}/replies/{request['id']}", {"approve": True})
-        done = demo.http("GET", f"/runs/{booking['run']}?wait=60")
+        while (view := demo.settled(booking["run"]))["status"] == "waiting":  # approve what it asks to book
+            for request in view["requests"]:
+                demo.http("POST", f"/runs/{booking['run']}/replies/{request['id']}", {"approve": True})
+        done = view
         booked = tool_calls(events_of(demo.url, booking["run"]), "book_flight")
     finally:
         if demo.proc is not None and demo.proc.poll() is None:
             demo.proc.terminate()
             demo.proc.wait(30)
     from_berlin = [found for arguments, found in searches if "berlin" in str(arguments.get("origin", "")).lower()]
-    cheapest = json.loads(from_berlin[-1])[0]["number"] if from_berlin and from_berlin[-1].startswith("[") else None
+    cheapest = json.loads(from_berlin[-1])["cheapest"]["number"] if from_berlin and from_berlin[-1].startswith("{") \
+        else None
     numbers = [arguments.get("number") for arguments, _ in booked]
     right = cheapest is not None and numbers == [cheapest] and "confirmation" in booked[0][1] \
         and done["status"] == "succeeded"

@@ -7,6 +7,8 @@ Other flags are accepted and ignored. `$FAKE_LLAMA_MODE` picks the behaviour:
   oom       prints an allocation failure and exits 1
   badmodel  prints a model load failure and exits 1
   hang      starts but never answers /health
+  amx       crashes with SIGSEGV while loading (as llama.cpp's AMX kernels where the kernel does not
+            allow AMX) unless started with --no-repack; then as `ok`
 Each start appends its pid as a line to `$FAKE_LLAMA_PIDFILE`; in `ok` mode each request body is
 appended as a JSON line to `$FAKE_LLAMA_REQUESTS` (both when set).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -102,6 +105,8 @@ def main() -> int:
     if mode == "hang":
         while True:
             time.sleep(60)
+    if mode == "amx" and "--no-repack" not in sys.argv:
+        os.kill(os.getpid(), signal.SIGSEGV)
     serve(args.host, args.port, os.path.basename(args.model))
     return 0
 

@@ -62,6 +62,8 @@ chat = Agent(name="chat", instructions="A travel assistant that remembers the us
 worker = Agent(name="worker", instructions="Search flights.", tools=[search_flights])
 boss = Supervisor([worker], name="boss")
 failing = Agent(name="failing", tools=[explode])
+tidier = Agent(name="tidier", instructions="Tidy up.", description="tidies", ends_with="text")
+reviewer = Supervisor([tidier], name="reviewer", mode="plan", on_plan="human")
 
 
 @step

@@ -23,6 +23,17 @@ async def reply(info: RequestInfo) -> Any:
     if "gated" in task and last.role == "user":
         while not Path(os.environ["SERVER_GATE"]).exists():
             await asyncio.sleep(0.05)
+    if system.startswith("Tidy up"):
+        return f"tidied: {task}"
+    finish = next((t.parameters.get("properties", {}) for t in info.tools if t.name == "finish"), {})
+    if "goal" in finish:  # the plan-mode supervisor's plan
+        return call("finish", goal="tidy", steps=[{"id": "s1", "task": "delete everything", "agent": "tidier",
+                                                  "needs": []}])
+    if "decision" in finish:  # ... its review of the results
+        return call("finish", decision="keep", reason="fine", steps=None)
+    if any("tidied" in (m.content or "") for m in info.messages):  # ... its answer
+        return call("finish", answer="done: " + next(m.content or "" for m in reversed(info.messages)
+                                                     if "tidied" in (m.content or "")))
     if system.startswith("A travel assistant"):  # chat: what it remembers of the user
         return "You told me: " + " | ".join(_said(info))
     if system.startswith("Ask the person"):

@@ -526,3 +526,79 @@ async def test_a_worklist_supervisor_runs_durably(launch: Launch) -> None:
     assert result.output == "Both jobs are done." and crew.started == ["worker:job a", "worker:job b"]
     names = [s.name for s in await run.steps() if s.kind in ("model", "tool")]
     assert names[:3] == ["lister/worklist/model/0", "lister/task/a/worker/model/0", "lister/task/b/worker/model/0"]
+
+
+# -- events, waiting, sessions by id ----------------------------------------------------------------
+
+
+async def test_recorded_events_are_those_stream_yields_and_read_back_in_order(launch: Launch) -> None:
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    def agent() -> Agent[str]:
+        return Agent(name="adder", tools=[add], model=ScriptedModel([[use("add", "c1", a=2, b=3)],
+                                                                      [use("finish", "c2", answer="5")]]))
+
+    live = [e.kind async for e in agent().stream("add 2 and 3")]
+    rt = launch(durable_agent := agent(), record_events=True)
+    run = await rt.start(durable_agent, "add 2 and 3")
+    recorded = [(n, e) async for n, e in run.events()]
+    assert [e["kind"] for _, e in recorded] == live == ["run_start", "model", "tool", "model", "tool", "run_end"]
+    assert [n for n, _ in recorded] == [1, 2, 3, 4, 5, 6]
+    assert [e["kind"] for _, e in [x async for x in run.events(after=4)]] == ["tool", "run_end"]
+    assert (await run.result()).output == "5"
+
+
+async def test_a_run_without_recorded_events_has_none(launch: Launch) -> None:
+    agent = Agent(name="quiet", model=ScriptedModel([use("finish", "c1", answer="ok")]))
+    rt = launch(agent)
+    run = await rt.start(agent, "go")
+    assert [x async for x in run.events()] == [] and await run.ended()
+
+
+async def test_wait_returns_when_a_run_asks_a_person_and_cancel_wakes_it(launch: Launch) -> None:
+    agent = Agent(name="asking", tools=[ask_human], model=ScriptedModel([use("ask_human", "q1", question="Why?")]))
+    rt = launch(agent, record_events=True)
+    run = await rt.start(agent, "ask")
+    assert await run.wait(10, or_asking=True) and not await run.ended()
+    assert [w["kind"] for w in await run.waiting()] == ["question"]
+    await run.cancel()
+    assert await run.wait(10) and await run.status() == "cancelled"
+    kinds = [e["kind"] async for _, e in run.events()]
+    assert kinds[-1] == "human_request" and "human_reply" not in kinds
+
+
+async def test_a_session_is_found_again_by_its_id_alone(launch: Launch) -> None:
+    chat = Agent(name="chatty", ends_with="text", model=FunctionModel(
+        lambda info: " | ".join(m.content or "" for m in info.messages if m.role == "user")))
+    rt = launch(chat)
+    session = await rt.session(chat, id="s-1")
+    await session.send("I live in Berlin")
+    again = await rt.reopen("s-1")
+    assert (again.target, again.turns) == ("chatty", 1)
+    assert (await again.send("where?")).output == "I live in Berlin | where?"
+    assert [(t.task, t.status) for t in await again.history()] == [("I live in Berlin", "done"), ("where?", "done")]
+    with pytest.raises(ConfigError, match="there is no session 'nope'"):
+        await rt.reopen("nope")
+    other = Agent(name="other", model=FunctionModel(lambda info: "x"))
+    durable.register(other)
+    with pytest.raises(ConfigError, match="talks to 'chatty'"):
+        await rt.session(other, id="s-1")
+
+
+async def test_runs_are_listed_by_target_and_status_past_the_first_page(launch: Launch) -> None:
+    a = Agent(name="a", model=FunctionModel(lambda info: use("finish", "f", answer="a")))
+    b = Agent(name="b", model=FunctionModel(lambda info: use("finish", "f", answer="b")))
+    rt = launch(a, b)
+    for _ in range(3):
+        await rt.run(a, "go")
+        await rt.run(b, "go")
+    listed = await rt.runs(target="a", status="done", limit=2)
+    rest = await rt.runs(target="a", limit=5, offset=2)
+    assert len(listed) == 2 and len(rest) == 1 and {r.target for r in listed + rest} == {"a"}
+    assert listed[0].created_at is not None and rest[0].created_at is not None
+    assert listed[0].created_at >= listed[1].created_at >= rest[0].created_at
+    with pytest.raises(ConfigError, match="no run status 'finished'"):
+        await rt.runs(status="finished")

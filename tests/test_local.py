@@ -589,6 +589,16 @@ async def test_a_server_that_fails_to_start_is_explained(llama: Llama, tmp_path:
     assert server_module._servers == {}
 
 
+async def test_a_server_that_crashes_loading_is_started_again_without_weight_repacking(
+        llama: Llama, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_LLAMA_MODE", "amx")
+    model = get_model(f"local:{gguf(tmp_path)}", start_timeout=30)
+    response = await model.request([Message.user("hi")])
+    assert response.message.content is not None and len(llama.pids()) == 2
+    (server,) = server_module._servers.values()
+    assert "--no-repack" in server.args
+
+
 async def test_a_server_that_never_gets_ready_times_out(llama: Llama, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_LLAMA_MODE", "hang")

@@ -165,7 +165,7 @@ def test_targets_list_what_runs_here_with_their_schemas(shared: Server) -> None:
         targets = {t["name"]: t for t in http.get("/targets").json()}
     assert {n: t["kind"] for n, t in targets.items()} == {
         "planner": "agent", "booker": "agent", "asker": "agent", "chat": "agent", "worker": "agent",
-        "boss": "supervisor", "failing": "agent", "calc": "workflow"}
+        "boss": "supervisor", "failing": "agent", "calc": "workflow", "tidier": "agent", "reviewer": "supervisor"}
     assert targets["planner"]["input_schema"]["type"] == "string"
     assert targets["planner"]["output_schema"]["required"] == ["city", "flights"]
     calc = targets["calc"]["input_schema"]
@@ -180,7 +180,7 @@ def test_openapi_describes_each_targets_run_request(shared: Server) -> None:
     body = spec["paths"]["/runs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["discriminator"]["propertyName"] == "target"
     assert set(body["discriminator"]["mapping"]) == {"planner", "booker", "asker", "chat", "worker", "boss",
-                                                     "failing", "calc"}
+                                                     "failing", "calc", "tidier", "reviewer"}
     calc = spec["components"]["schemas"]["RunCalc"]["properties"]["input"]
     assert calc == {"$ref": "#/components/schemas/CalcInput"}
     assert {"/runs/{run_id}/events", "/runs/{run_id}/replies/{request_id}", "/sessions/{session_id}/messages"} \
@@ -204,6 +204,14 @@ def test_a_workflow_run_takes_its_inputs_by_name_and_returns_every_tasks_output(
         defaulted = finished(http, start(http, "calc", {"x": 30}))
     assert (view["output"], view["outputs"], view["input"]) == (42, {"double": 40, "plus": 42}, {"x": 20, "y": 2})
     assert defaulted["output"] == 61
+
+
+def test_a_run_can_be_started_and_waited_for_in_one_request(shared: Server) -> None:
+    with shared.client() as http:
+        r = http.post("/runs", params={"wait": 30}, json={"target": "calc", "input": {"x": 60}})
+        asking = http.post("/runs", params={"wait": 30}, json={"target": "asker", "input": "where to?"})
+    assert r.status_code == 201 and (r.json()["status"], r.json()["output"]) == ("succeeded", 121)
+    assert asking.json()["status"] == "waiting" and asking.json()["requests"][0]["kind"] == "question"
 
 
 def test_the_same_id_twice_is_the_same_run(shared: Server) -> None:
@@ -305,6 +313,21 @@ def test_a_question_is_answered_over_http(shared: Server) -> None:
         assert not_text.status_code == 422 and not_text.json()["field"] == "answer"
         http.post(f"/runs/{run_id}/replies/{request['id']}", json={"answer": "Kyoto"})
         assert finished(http, run_id)["output"] == "Kyoto"
+
+
+def test_a_plan_is_reviewed_and_edited_over_http(shared: Server) -> None:
+    with shared.client() as http:
+        run_id = start(http, "reviewer", "tidy the disk")
+        (request,) = waiting_on(http, run_id)
+        assert request["kind"] == "plan" and request["plan"]["steps"][0]["task"] == "delete everything"
+        edited = {**request["plan"], "steps": [{**request["plan"]["steps"][0], "task": "delete the temp files"}]}
+        bad = http.post(f"/runs/{run_id}/replies/{request['id']}", json={"approve": True, "plan": {"steps": 3}})
+        assert bad.status_code == 422 and bad.json()["field"].startswith("plan.")
+        sent = http.post(f"/runs/{run_id}/replies/{request['id']}", json={"approve": True, "plan": edited})
+        assert sent.status_code == 202
+        view = finished(http, run_id)
+    assert view["status"] == "succeeded" and "tidied: delete the temp files" in view["output"]
+    assert "everything" not in view["output"]  # the plan as edited ran, not the one proposed
 
 
 def test_a_waiting_run_is_cancelled_and_its_stream_ends(shared: Server) -> None:

@@ -79,9 +79,9 @@ class DurableRunner(StepRunner):
         asked = await self.step(f"{name}/asked", _stamp, Stamp)  # the deadline survives restarts
         deadline = None if request.timeout is None else asked.at + request.timeout
         self.waiting[name] = {"name": name, "asked_at": asked.at, **request.model_dump(mode="json")}
-        await DBOS.set_event_async(WAITING, list(self.waiting.values()))
-        if self.emit is not None:
+        if self.emit is not None:  # as soon as it is open (waiting() here answers from self.waiting)
             self.emit(HumanAsked(agent=request.agent, name=name, request=request, asked_at=asked.at))
+        await DBOS.set_event_async(WAITING, list(self.waiting.values()))
         reply = await self._receive(name, request, deadline)
         del self.waiting[name]  # not on cancellation: a run stopped mid-wait still waits when it resumes
         await DBOS.set_event_async(WAITING, list(self.waiting.values()))

@@ -84,6 +84,11 @@ def info_of(wf: Any, waiting: list[dict[str, Any]] | None) -> RunInfo:
                    outcome=outcome if isinstance(outcome, dict) else None)
 
 
+def turn_number(run_id: str) -> int:
+    """n of session turn `S/n`."""
+    return int(run_id.rsplit("/", 1)[1])
+
+
 def new_run_id(target: str) -> str:
     return f"{target}-{uuid.uuid4().hex[:12]}"
 
@@ -296,7 +301,7 @@ class DurableSession:
 
     async def load(self) -> DurableSession:
         turns = await self.history()
-        self.turns = len(turns)
+        self.turns = max((turn_number(t.id) for t in turns), default=0)  # pruned turns leave gaps
         done = [t for t in turns if t.status == "done" and t.outcome is not None]
         if done:
             last = registry.get(self.target).decode(done[-1].outcome or {})

@@ -8,6 +8,7 @@ process launches; arguments, step outputs and results are JSON (DBOS's portable 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sqlite3
@@ -20,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dbos import (DBOS, DBOSClient, DBOSConfig, DBOSPortableJSONSerializer, EnqueueOptions, SetWorkflowAttributes,
-                  SetWorkflowID, WorkflowSerializationFormat)
+from dbos import (DBOS, DBOSClient, DBOSConfig, DBOSPortableJSONSerializer, EnqueueOptions, SetWorkflowID,
+                  WorkflowSerializationFormat)
 
 from ..errors import ConfigError
 from ..messages import Message
@@ -38,7 +39,7 @@ from .store import NormalSync, open_store
 DEFAULT_URL = "sqlite:///.agentflow/agentflow.db"
 APP_VERSION = "agentflow-1"  # pinned: DBOS's default (a hash of workflow code) would strand pending runs
 QUEUE = "agentflow"
-RECENT = 10_000  # runs that succeeded here kept in memory for info()
+RECENT = 1000  # runs that succeeded here kept in memory (results and all) for info()
 WORKFLOW = "agentflow.run"
 
 _runtime: Runtime | None = None
@@ -85,6 +86,20 @@ _DBOS_STATUS = {"queued": ["ENQUEUED", "DELAYED"], "running": ["PENDING"], "wait
                 "done": ["SUCCESS"], "failed": ["ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"], "cancelled": ["CANCELLED"]}
 
 
+class _FailedRunLine(logging.Filter):
+    """A run that fails is an outcome the runtime records (`RunInfo.error`, the partial result), not a
+    crash: DBOS's traceback of it becomes one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Exception encountered in asynchronous workflow"):
+            error = record.exc_info[1]
+            what = "was cancelled" if "Cancelled" in type(error).__name__ else "failed"
+            record.msg, record.args, record.exc_info, record.levelno, record.levelname = \
+                f"agentflow: a durable run {what}: %s", (str(error).split("\n", 1)[0],), None, logging.WARNING, \
+                "WARNING"
+        return True
+
+
 def current() -> Runtime:
     if _runtime is None:
         raise ConfigError("the durable runtime is not launched: call agentflow.durable.launch() first")
@@ -128,6 +143,8 @@ def launch(url: str = DEFAULT_URL, *, targets: Sequence[Target] = (), app_versio
         config["db_engine_kwargs"] = {"connect_args": {"factory": NormalSync}}
     DBOS(config=config)
     DBOS.launch()
+    if not any(isinstance(f, _FailedRunLine) for f in DBOS.logger.filters):
+        DBOS.logger.addFilter(_FailedRunLine())
     if worker:
         def register() -> None:
             DBOS.register_queue(QUEUE, worker_concurrency=worker_concurrency, global_concurrency=concurrency,
@@ -245,7 +262,7 @@ class Runtime:
         return await self._begin(entry.name, payload, id)
 
     async def _begin(self, target: str, payload: dict[str, Any], id: str | None) -> DurableRun:
-        with SetWorkflowID(id or new_run_id(target)), SetWorkflowAttributes({"target": target}):
+        with SetWorkflowID(id or new_run_id(target)):
             handle = await DBOS.start_workflow_async(_durable_run, target, payload)
         run_id, created = handle.get_workflow_id(), time.time()
         done: asyncio.Future[Any] | None = getattr(handle, "task", None)

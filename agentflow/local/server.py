@@ -8,6 +8,7 @@ it goes (see guard.py); `atexit` stops it politely on a normal exit or Ctrl-C.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import socket
@@ -83,6 +84,9 @@ def server_binary() -> str:
 
 
 _servers: dict[tuple[str, tuple[str, ...]], LocalServer] = {}
+NO_REPACK = "--no-repack"
+CRASHED = (139, -11, 132, -4)  # SIGSEGV, SIGILL (as the guard reports them, or as signals)
+log_ = logging.getLogger("agentflow.local")
 _lock = threading.Lock()
 
 
@@ -140,6 +144,14 @@ def _start(model_path: Path, args: tuple[str, ...], timeout: float) -> LocalServ
         server.stop(keep_log=True)
         if "address already in use" in problem.lower() and attempt < 2:
             continue  # another process took the port between our look and the server's bind
+        if server.process.returncode in CRASHED and NO_REPACK not in args and attempt < 2:
+            # Seen on a VM whose CPU reports AMX that the kernel does not let programs use: llama.cpp's AMX
+            # kernels (weight repacking) crash on the first matrix product (SIGSEGV or SIGILL). Without
+            # repacking it runs.
+            log_.warning("agentflow: llama-server crashed while loading %s (exit code %s); starting it again "
+                         "with %s", model_path.name, server.process.returncode, NO_REPACK)
+            args = (*args, NO_REPACK)
+            continue
         raise ModelError(problem, provider="local", model=model_path.name)
     raise AssertionError("unreachable")
 

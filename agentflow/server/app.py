@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError
 
 from .. import __version__, durable
 from ..durable.registry import Target, registry
-from ..durable.runs import DurableRun, RunInfo
+from ..durable.runs import DurableRun, RunInfo, turn_number
 from ..errors import ConfigError
 from ..human import HumanReply
 from ..messages import Usage
@@ -388,10 +388,10 @@ class _Server:
     async def session_view(self, session_id: str) -> SessionView:
         session = await self.reopen(session_id)
         found = await self.rt.store.session(session_id)
-        turns = [TurnView(turn=n, run=t.id, status=STATUS[t.status], text=t.task,
+        turns = [TurnView(turn=turn_number(t.id), run=t.id, status=STATUS[t.status], text=t.task,
                           reply=(t.outcome or {}).get("output"), stop_reason=(t.outcome or {}).get("stop_reason"),
                           error=None if t.error is None else redact(t.error))
-                 for n, t in enumerate(await session.history(), 1)]
+                 for t in await session.history()]
         return SessionView(id=session_id, target=session.target, created_at=when(None if found is None else found[1]),
                            turns=turns, messages=[m.model_dump(mode="json") for m in session.messages])
 
