@@ -75,6 +75,7 @@ class DurableRunner(StepRunner):
         """Pause until a reply arrives on topic `name` (sent by `DurableRun.reply`), or the timeout."""
         if name in self.journal:
             self.replayed += 1
+            self.waiting.pop(name, None)  # answered before a crash that left it listed as open
             return HumanReply.model_validate(self.journal[name])
         asked = await self.step(f"{name}/asked", _stamp, Stamp)  # the deadline survives restarts
         deadline = None if request.timeout is None else asked.at + request.timeout

@@ -31,7 +31,7 @@ from ..runner import using
 from ..scope import listening
 from . import codec
 from .eventlog import EventLog
-from .journal import DurableRunner, read_journal
+from .journal import WAITING, DurableRunner, read_journal
 from .registry import Target, registry
 from .runs import FINISHED, DurableRun, DurableSession, RunInfo, info_of, new_run_id
 from .store import NormalSync, open_store
@@ -61,7 +61,10 @@ async def _durable_run(target: str, payload: dict[str, Any]) -> dict[str, Any]:
         previous = await rt.client.retrieve_workflow_async(source)
         previous = await _result_or_partial(previous)
     writer = await rt.event_log.writer(run_id) if rt.record_events else None
-    runner = rt.runners[run_id] = DurableRunner(run_id, journal, rt.store, None if writer is None else writer.emit)
+    runner = DurableRunner(run_id, journal, rt.store, None if writer is None else writer.emit)
+    if rows:  # resumed: until the replay reaches them, it still waits on what it waited on before
+        runner.waiting = {w["name"]: w for w in await rt.client.get_event_async(run_id, WAITING, 0) or []}
+    rt.runners[run_id] = runner
     try:
         with using(runner), nullcontext() if writer is None else listening(writer.emit, deltas=True):
             return await registry.get(target).execute(payload, previous)
@@ -351,7 +354,8 @@ class Runtime:
     async def _waiting(self, run_id: str, status: str) -> list[dict[str, Any]]:
         if status not in ("PENDING", "ENQUEUED"):  # a run re-queued for recovery still waits on its questions
             return []
-        from .journal import WAITING
+        if (runner := self.runners.get(run_id)) is not None:  # executing here: what it waits on now
+            return list(runner.waiting.values())
         return await self.client.get_event_async(run_id, WAITING, timeout_seconds=0) or []
 
     # -- housekeeping -----------------------------------------------------------------------

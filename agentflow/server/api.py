@@ -62,24 +62,22 @@ class HumanRequestView(BaseModel):
     timeout: float | None = Field(default=None, description="seconds it waits before taking its default")
 
 
-class RunSummary(BaseModel):
+class RunBase(BaseModel):
     id: str
     target: str
     kind: Kind | None = Field(description="None when this server does not serve the run's target")
     status: Status
     input: Any = Field(description="the task (agents, supervisors) or the inputs (workflows)")
-    requests: int = Field(description="how many questions it waits on")
     session: str | None = Field(default=None, description="the session this run is a turn of")
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
 
-class RunView(BaseModel):
-    id: str
-    target: str
-    kind: Kind | None = Field(description="None when this server does not serve the run's target")
-    status: Status
-    input: Any = Field(description="the task (agents, supervisors) or the inputs (workflows)")
+class RunSummary(RunBase):
+    open_requests: int = Field(description="how many questions it waits on")
+
+
+class RunView(RunBase):
     output: Any = Field(default=None, description="the typed result, as JSON, once the run succeeded")
     outputs: dict[str, Any] | None = Field(default=None, description="workflows: every finished task's output")
     stop_reason: str | None = Field(default=None, description="agents: finish, max_steps, ..., error")
@@ -87,9 +85,6 @@ class RunView(BaseModel):
     error: str | None = None
     usage: Usage
     requests: list[HumanRequestView] = Field(description="the open questions the run waits on")
-    session: str | None = Field(default=None, description="the session this run is a turn of")
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
 
 
 class RunPage(BaseModel):

@@ -284,21 +284,21 @@ class _Server:
         return RunCreated(id=run.id, target=s.name, status="running")
 
     def summary(self, info: RunInfo) -> RunSummary:
+        return RunSummary(**self._base(info), open_requests=len(info.waiting))
+
+    def _base(self, info: RunInfo) -> dict[str, Any]:
         s = self.offered.get(info.target)
-        return RunSummary(id=info.id, target=info.target, kind=None if s is None else s.kind,
-                          status=STATUS[info.status], input=info.task if info.task is not None else info.inputs,
-                          requests=len(info.waiting), session=_session_of(info.id),
-                          created_at=when(info.created_at), updated_at=when(info.updated_at))
+        return {"id": info.id, "target": info.target, "kind": None if s is None else s.kind,
+                "status": STATUS[info.status], "input": info.task if info.task is not None else info.inputs,
+                "session": _session_of(info.id), "created_at": when(info.created_at),
+                "updated_at": when(info.updated_at)}
 
     async def view(self, info: RunInfo) -> RunView:
         out = info.outcome or {}
-        status = STATUS[info.status]
         workflow = out.get("kind") == "workflow"
         usage = Usage.model_validate(out["usage"]) if "usage" in out else await self.rt.get(info.id).usage()
         error = info.error or (out.get("error") if workflow else None)
-        base = self.summary(info)
-        return RunView(**base.model_dump(exclude={"requests"}),
-                       output=out.get("output") if status == "succeeded" else None,
+        return RunView(**self._base(info), output=out.get("output") if info.status == "done" else None,
                        outputs=out.get("outputs") if workflow else None, stop_reason=out.get("stop_reason"),
                        detail=redact(out["detail"]) if out.get("detail") else None,
                        error=None if error is None else redact(str(error)), usage=usage,
