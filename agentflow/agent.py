@@ -163,6 +163,14 @@ class Agent(Generic[T]):
             self._model = default_model() if self._model is None else get_model(self._model)
         return self._model
 
+    @model.setter
+    def model(self, model: str | Model | None) -> None:
+        """Another model for the runs started from now on (a string is resolved on first use, as in `Agent()`)."""
+        if not isinstance(model, (str, Model, type(None))):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ConfigError(f"agent {self.name!r}: model must be a 'provider:model' string or a Model, not "
+                              f"{type(model).__name__}")
+        self._model = model
+
     def as_tool(self, name: str | None = None, description: str | None = None, *,
                 context: type[Any] | None = str, share: float | None = None) -> AgentTool:
         """This agent as a tool another agent can delegate tasks to.

@@ -377,59 +377,73 @@ class Chat:
     # -- slash commands -------------------------------------------------------------------------
 
     async def command(self, line: str) -> bool:
-        """Runs one slash command; False means leave."""
+        """Runs one slash command (each is a `_cmd_NAME` method, listed in COMMANDS); False means leave."""
         name, _, arg = line.partition(" ")
-        arg = arg.strip()
-        p = self.console.print
         if name in ("/quit", "/exit"):
             return False
-        if name == "/help":
-            table = Table(show_header=False, box=None)
-            for c, about in COMMANDS.items():
-                table.add_row(c, about)
-            p(table)
-        elif name == "/agents":
-            table = Table("agent", "tools", "what it does")
-            for a in self.supervisor.agents.values():
-                table.add_row(a.name, ", ".join(a.tools) or "-", escape(a.description))
-            p(table)
-        elif name == "/tasks":
-            p(self.display.task_table() if self.display.tasks else "no tasks yet (worklist mode makes them)")
-        elif name == "/plan":
-            p(self.display.plan_table() if self.display.plan else "no plan yet (plan mode makes one)")
-        elif name in ("/approve", "/reject"):
-            p("nothing is waiting for approval; a tool call that needs it asks you when it comes")
-        elif name == "/cost":
-            self.show_cost()
-        elif name == "/history":
-            self.show_history()
-        elif name == "/save":
-            p(f"saved to {self.save(Path(arg) if arg else None)}")
-        elif name == "/load":
-            if not arg:
-                raise AgentflowError("/load needs a file: /load PATH")
-            self.load(Path(arg))
-            p(f"loaded {arg}: {sum(1 for m in self.session.messages if m.role == 'user')} turn(s)")
-        elif name == "/reset":
-            self.session = self.build([])
-            if self.durable is not None:
-                from .durable import current
-
-                self.durable = await current().session(TARGET, new_session_id())
-                self.save_setup()
-                p(f"a new conversation: session {self.durable.id}")
-            else:
-                p("a new conversation")
-        elif name == "/mode":
-            if arg not in MODES:
-                raise AgentflowError(f"/mode takes one of {', '.join(MODES)}")
-            self.config.mode = arg  # type: ignore[assignment]
-            self.session = self.build(self.session.messages)
-            self.save_setup()
-            p(f"mode {arg}")
-        else:
+        handler = getattr(self, f"_cmd_{name[1:]}", None) if name in COMMANDS else None
+        if handler is None:
             raise AgentflowError(f"unknown command {name}; /help lists them")
+        await handler(arg.strip())
         return True
+
+    async def _cmd_help(self, arg: str) -> None:
+        table = Table(show_header=False, box=None)
+        for c, about in COMMANDS.items():
+            table.add_row(c, about)
+        self.console.print(table)
+
+    async def _cmd_agents(self, arg: str) -> None:
+        table = Table("agent", "tools", "what it does")
+        for a in self.supervisor.agents.values():
+            table.add_row(a.name, ", ".join(a.tools) or "-", escape(a.description))
+        self.console.print(table)
+
+    async def _cmd_tasks(self, arg: str) -> None:
+        self.console.print(self.display.task_table() if self.display.tasks else
+                           "no tasks yet (worklist mode makes them)")
+
+    async def _cmd_plan(self, arg: str) -> None:
+        self.console.print(self.display.plan_table() if self.display.plan else "no plan yet (plan mode makes one)")
+
+    async def _cmd_approve(self, arg: str) -> None:  # a waiting approval is answered where it is asked
+        self.console.print("nothing is waiting for approval; a tool call that needs it asks you when it comes")
+
+    _cmd_reject = _cmd_approve
+
+    async def _cmd_cost(self, arg: str) -> None:
+        self.show_cost()
+
+    async def _cmd_history(self, arg: str) -> None:
+        self.show_history()
+
+    async def _cmd_save(self, arg: str) -> None:
+        self.console.print(f"saved to {self.save(Path(arg) if arg else None)}")
+
+    async def _cmd_load(self, arg: str) -> None:
+        if not arg:
+            raise AgentflowError("/load needs a file: /load PATH")
+        self.load(Path(arg))
+        self.console.print(f"loaded {arg}: {sum(1 for m in self.session.messages if m.role == 'user')} turn(s)")
+
+    async def _cmd_reset(self, arg: str) -> None:
+        self.session = self.build([])
+        if self.durable is None:
+            self.console.print("a new conversation")
+            return
+        from .durable import current
+
+        self.durable = await current().session(TARGET, new_session_id())
+        self.save_setup()
+        self.console.print(f"a new conversation: session {self.durable.id}")
+
+    async def _cmd_mode(self, arg: str) -> None:
+        if arg not in MODES:
+            raise AgentflowError(f"/mode takes one of {', '.join(MODES)}")
+        self.config.mode = arg  # type: ignore[assignment]
+        self.session = self.build(self.session.messages)
+        self.save_setup()
+        self.console.print(f"mode {arg}")
 
     def show_cost(self) -> None:
         table = Table("agent", "requests", "input tok", "output tok", "cost")

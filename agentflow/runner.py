@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
+
+from .binding import bound
 
 if TYPE_CHECKING:
     from .human import HumanReply, HumanRequest
@@ -57,11 +59,6 @@ def ambient_runner() -> StepRunner:
     return _current.get() or DEFAULT_RUNNER
 
 
-@contextmanager
-def using(runner: StepRunner) -> Generator[StepRunner]:
+def using(runner: StepRunner) -> AbstractContextManager[StepRunner]:
     """Runs started here (at top level) use `runner`: how the durable runtime wraps any run."""
-    token = _current.set(runner)
-    try:
-        yield runner
-    finally:
-        _current.reset(token)
+    return bound(_current, runner)

@@ -10,11 +10,12 @@ parent's loop guard sees its task.
 from __future__ import annotations
 
 from collections.abc import Generator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .binding import bound
 from .events import Emit, Event, RunFinished
 from .limits import Budget, Limits
 from .runner import StepRunner, ambient_runner
@@ -62,13 +63,8 @@ def current_scope() -> Scope | None:
     return _current.get()
 
 
-@contextmanager
-def entered(scope: Scope) -> Generator[Scope]:
-    token = _current.set(scope)
-    try:
-        yield scope
-    finally:
-        _current.reset(token)
+def entered(scope: Scope) -> AbstractContextManager[Scope]:
+    return bound(_current, scope)
 
 
 _listener: ContextVar[tuple[Emit, bool] | None] = ContextVar("agentflow_listener", default=None)
@@ -81,11 +77,8 @@ def listening(emit: Emit, *, deltas: bool = False) -> Generator[None]:
     itself, such as a durable one."""
     if (outer := _listener.get()) is not None:
         emit, deltas = _both(emit, outer[0]) or emit, deltas or outer[1]
-    token = _listener.set((emit, deltas))
-    try:
+    with bound(_listener, (emit, deltas)):
         yield
-    finally:
-        _listener.reset(token)
 
 
 def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: StepRunner | None, path: str | None,

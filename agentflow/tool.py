@@ -233,46 +233,11 @@ def _args_model(fn: Callable[..., Any], tool_name: str, param_docs: dict[str, st
         raise ToolDefinitionError(f"tool {tool_name!r}: its parameters cannot become a schema ({e})") from e
 
 
-_SECTION = re.compile(r"^(Args|Arguments|Parameters|Params|Returns?|Raises|Yields|Examples?|Notes?):?$")
-_ENTRY = re.compile(r"^(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
-_SPHINX = re.compile(r"^:param\s+(?:[^:]+\s+)?(\w+):\s*(.*)$")
-
-
 def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """The summary, and parameter descriptions from Google, NumPy or Sphinx style docs."""
-    summary: list[str] = []
-    params: dict[str, str] = {}
-    lines = doc.splitlines()
-    section: str | None = None  # None (summary), "params", "numpy-params", "other"
-    entry_indent: int | None = None
-    current: str | None = None
-    for i, line in enumerate(lines):
-        text = line.strip()
-        indent = len(line) - len(line.lstrip())
-        sphinx = _SPHINX.match(text)
-        header = _SECTION.match(text)
-        if sphinx:
-            section, current = "sphinx", sphinx.group(1)
-            params[sphinx.group(1)] = sphinx.group(2)
-        elif text.startswith(":"):
-            section, current = "other", None
-        elif header:
-            numpy = i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}
-            is_params = header.group(1) in ("Args", "Arguments", "Parameters", "Params")
-            section = ("numpy-params" if numpy else "params") if is_params else "other"
-            entry_indent, current = None, None
-        elif set(text) == {"-"}:
-            continue
-        elif section is None:
-            summary.append(line)
-        elif section in ("params", "numpy-params") and text:
-            entry = _ENTRY.match(text)
-            if entry and (entry_indent is None or indent <= entry_indent):
-                entry_indent, name = indent, entry.group(1)
-                params[name] = "" if section == "numpy-params" else entry.group(2)
-                current = name
-            elif current:
-                params[current] = f"{params[current]} {text}".strip()
-        elif section == "sphinx" and current and text:
-            params[current] = f"{params[current]} {text}".strip()
-    return "\n".join(summary).strip(), params
+    """The summary (its paragraphs, no sections), and parameter descriptions from Google, NumPy or
+    Sphinx style docs (`docstring_parser`), each on one line."""
+    import docstring_parser
+
+    parsed = docstring_parser.parse(doc)
+    summary = "\n\n".join(p for p in (parsed.short_description, parsed.long_description) if p)
+    return summary, {p.arg_name: " ".join((p.description or "").split()) for p in parsed.params}

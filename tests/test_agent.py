@@ -620,3 +620,15 @@ async def test_finish_with_an_unknown_field_is_fed_back() -> None:
     result = await Agent(output=Report, model=model).run("t")
     assert tool_steps(result)[0].error == "invalid_output"
     assert result.output == Report(title="T", score=1, tags=["a"])
+
+
+async def test_an_agents_model_can_be_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    agent = Agent("swap", model=ScriptedModel([call("finish", answer="first")]))
+    assert (await agent.run("go")).output == "first"
+    agent.model = ScriptedModel([call("finish", answer="second")])
+    assert (await agent.run("go")).output == "second"
+    agent.model = "openai:gpt-4o-mini"
+    assert agent.model.name == "openai:gpt-4o-mini"
+    with pytest.raises(ConfigError, match="model must be a 'provider:model' string or a Model, not int"):
+        agent.model = 3  # type: ignore[assignment]

@@ -589,3 +589,10 @@ def test_converse_finishers_limit_who_may_end_a_group_chat(ran: Ran) -> None:
 def test_converse_bad_usage_exits_2(ran: Ran, name: str, message: str) -> None:
     done = ran[name]
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_chat_command_has_its_handler() -> None:
+    from agentflow.repl import COMMANDS, Chat
+
+    missing = [c for c in COMMANDS if c != "/quit" and not callable(getattr(Chat, f"_cmd_{c[1:]}", None))]
+    assert missing == []

@@ -201,3 +201,32 @@ async def test_both_sdk_models_send_over_the_flat_pool(server: Server) -> None:
     assert server.accepted == 1
     anthropic_client = AnthropicModel("m", base_url=server.url, api_key="k")._clients.get()  # pyright: ignore[reportPrivateUsage]
     assert isinstance(anthropic_client._client._transport._pool, FlatPool)  # type: ignore[attr-defined]  # pyright: ignore[reportPrivateUsage,reportAttributeAccessIssue,reportUnknownMemberType]
+
+
+async def test_when_httpx_internals_move_the_client_keeps_httpcores_pool_and_says_so_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from agentflow.models import _pool
+
+    _pool._fell_back.cache_clear()
+    made = []
+    for _ in range(2):
+        client = httpx2.AsyncClient()
+        transport = client._transport  # pyright: ignore[reportPrivateUsage]
+        stock = transport._pool  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+        del stock._max_connections  # as if a release renamed it
+        with caplog.at_level("WARNING", logger="agentflow.models"):
+            assert with_flat_pool(client) is client
+        assert transport._pool is stock  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+        made.append(client)
+    warnings = [r for r in caplog.records if "httpx2's internals are not as expected" in r.getMessage()]
+    assert len(warnings) == 1 and "_max_connections" in warnings[0].getMessage()
+    for client in made:
+        await client.aclose()
+
+
+async def test_a_transport_of_the_callers_own_is_left_alone(caplog: pytest.LogCaptureFixture) -> None:
+    mock = httpx2.MockTransport(lambda request: httpx2.Response(200))
+    with caplog.at_level("WARNING", logger="agentflow.models"):
+        async with with_flat_pool(httpx2.AsyncClient(transport=mock)) as client:
+            assert client._transport is mock  # pyright: ignore[reportPrivateUsage]
+    assert not caplog.records

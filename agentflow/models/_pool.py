@@ -14,6 +14,8 @@ for importing aiohttp.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import sys
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
@@ -25,6 +27,8 @@ from httpcore2 import AsyncConnectionInterface as Connection
 from httpcore2 import ConnectionNotAvailable
 
 Key = tuple[bytes, bytes, int]
+
+log = logging.getLogger("agentflow.models")
 
 
 class FlatPool(httpcore2.AsyncConnectionPool):
@@ -166,17 +170,26 @@ def with_flat_pool(client: httpx2.AsyncClient) -> httpx2.AsyncClient:
     """`client` with its direct transport's pool replaced by a `FlatPool` of the same settings.
 
     Reads httpx's and httpcore's private attributes: if a release renames them, the client keeps
-    httpcore's own pool (correct, only slower under load)."""
+    httpcore's own pool (correct, only slower under load), and that is logged once."""
+    transport: Any = client._transport  # pyright: ignore[reportPrivateUsage]
+    if not isinstance(transport, httpx2.AsyncHTTPTransport):  # the caller's own transport: theirs to keep
+        return client
     try:
-        transport: Any = client._transport  # pyright: ignore[reportPrivateUsage]
-        pool: Any = transport._pool
+        pool: Any = transport._pool  # pyright: ignore[reportPrivateUsage]
         if type(pool) is not httpcore2.AsyncConnectionPool or pool._http2:
             return client
-        transport._pool = FlatPool(
+        transport._pool = FlatPool(  # pyright: ignore[reportPrivateUsage]
             ssl_context=pool._ssl_context, max_connections=pool._max_connections,
             max_keepalive_connections=pool._max_keepalive_connections, keepalive_expiry=pool._keepalive_expiry,
             retries=pool._retries, local_address=pool._local_address, uds=pool._uds,
             network_backend=pool._network_backend, socket_options=pool._socket_options)
-    except AttributeError:
-        pass
+    except AttributeError as e:
+        _fell_back(str(e))
     return client
+
+
+@functools.cache  # process-wide on purpose: once per kind of change, not once per client
+def _fell_back(reason: str) -> None:
+    log.warning("agentflow: httpx2's internals are not as expected (%s): model clients keep httpcore's own "
+                "connection pool (correct, slower under load). Fix: pin httpx2/httpcore2 to the versions in "
+                "agentflow's pyproject.toml", reason)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..binding import bound
 from ..errors import ConfigError
 from ..models import Model, ModelSettings
 from ..scope import Scope
@@ -192,11 +193,8 @@ async def run_task(st: RunState, unit: Task[Any], inputs: dict[str, Any], id: st
             record.tries = attempt + 1
             try:
                 async with st.slots:
-                    token = current_model.set((st.model, st.settings))
-                    try:
+                    with bound(current_model, (st.model, st.settings)):
                         return await unit.execute(args, Context(scope, st.model, st.settings))
-                    finally:
-                        current_model.reset(token)
             except (ConfigError, TaskError) as e:
                 error = e
                 if isinstance(e, ConfigError) or not e.retryable:

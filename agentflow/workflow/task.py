@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 from pydantic import BaseModel, ConfigDict, create_model
 
 from ..agent import Agent
+from ..binding import bound
 from ..errors import ConfigError
 from ..human import HumanReply, HumanRequest
 from ..messages import Message
@@ -67,11 +68,8 @@ def use_model(model: str | Model) -> Generator[Model]:
     """The model for tasks awaited directly in this block (`await home_town("Tony Blair")`),
     as a workflow's `model=` is for its tasks."""
     resolved = get_model(model) if isinstance(model, str) else model
-    token = current_model.set((resolved, current_model.get()[1]))
-    try:
+    with bound(current_model, (resolved, current_model.get()[1])):
         yield resolved
-    finally:
-        current_model.reset(token)
 
 
 class Task(Unit[T]):
