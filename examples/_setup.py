@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-
 from collections.abc import Mapping
 
 from agentflow import ConfigError, FunctionModel, Model, get_model
-from agentflow.models.scripted import ReplyFunction
 from agentflow.models.defaults import default_model
+from agentflow.models.scripted import ReplyFunction
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from agentflow.tools import Files, Tests
 from rich.console import Console
 
 from agentflow import Agent, Conversation, Limits, Model, UserProxy
-from agentflow.display import ConversationDisplay
+from agentflow.cli.display import ConversationDisplay
 from agentflow.models import RequestInfo, call
 
 GOAL = """A command-line math tutor in Python, in tutor.py: `python tutor.py` asks the learner 5 arithmetic \

@@ -23,8 +23,19 @@ from typing import Annotated, Any
 from _setup import models_for, parser
 from pydantic import BaseModel, Field
 
-from agentflow import Agent, Model, ModelSettings, RunFinished, RunStarted, Supervisor, \
-    Tool, ToolCall, ToolError, WorklistChanged, tool
+from agentflow import (
+    Agent,
+    Model,
+    ModelSettings,
+    RunFinished,
+    RunStarted,
+    Supervisor,
+    Tool,
+    ToolCall,
+    ToolError,
+    WorklistChanged,
+    tool,
+)
 from agentflow.models import RequestInfo, call
 
 SHOPS = [  # url, store, what it sells, owner, owner's email

@@ -23,9 +23,9 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 
 from agentflow import GroupChat, Limits, Model
-from agentflow.display import ConversationDisplay
+from agentflow.agent.persona import personas
+from agentflow.cli.display import ConversationDisplay
 from agentflow.models import RequestInfo, call
-from agentflow.persona import personas
 
 TASK = "Plan a 3-day trip to Lisbon for two people in May. Budget: 900 euros for everything except the flights."
 MEMBERS = ("navigator", "local_guide", "budgeter")

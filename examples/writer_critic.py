@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 
 from agentflow import Agent, Conversation, Limits, Model, UserProxy
-from agentflow.display import ConversationDisplay
+from agentflow.cli.display import ConversationDisplay
 from agentflow.models import RequestInfo, call
 
 BRIEF = """A product blurb of 40 to 80 words for Happy Feet Socks' new merino hiking socks. It must name the \

@@ -43,9 +43,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
 
 from agentflow.tools import calculator
-from agentflow.workflow import Workflow, task
 
 from agentflow import Agent, Event, Limits, Model, ModelStep, Supervisor, ToolStep, WorklistChanged, get_model, tool
+from agentflow.workflow import Workflow, task
 
 WEATHER = {"oslo": "-3C, snow", "rome": "24C, sunny", "lima": "19C, cloudy", "tokyo": "15C, rain",
            "paris": "12C, windy", "nairobi": "22C, clear"}

@@ -20,7 +20,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 
 from agentflow import FunctionModel, Message, ModelError
-from agentflow.messages import StreamEvent, TextDelta
+from agentflow.core.messages import StreamEvent, TextDelta
 from agentflow.models import ModelSettings
 from agentflow.models.base import OutputSpec, ToolSpec
 from agentflow.models.scripted import Reply, RequestInfo, call

@@ -14,7 +14,7 @@ import os
 from pydantic import BaseModel
 
 from agentflow import Agent, Supervisor, tool
-from agentflow.human import ask_human
+from agentflow.runtime.human import ask_human
 from agentflow.workflow import Workflow, step
 
 

@@ -25,7 +25,7 @@ from agentflow import (
     Usage,
     tool,
 )
-from agentflow.agent import NUDGE
+from agentflow.agent.loop import NUDGE
 from agentflow.models import FunctionModel, RequestInfo, ScriptedModel, call
 
 # -- tools --------------------------------------------------------------------------------------

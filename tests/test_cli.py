@@ -18,9 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from agentflow.tools import known
 
 import agentflow
-from agentflow.tools import known
 
 CHAT_MODEL = str(Path(__file__).parent / "chat_model.py")
 SHIPPED = ["analyst", "coder", "editor", "planner", "researcher", "tutor", "writer"]
@@ -592,7 +592,7 @@ def test_converse_bad_usage_exits_2(ran: Ran, name: str, message: str) -> None:
 
 
 def test_every_chat_command_has_its_handler() -> None:
-    from agentflow.repl import COMMANDS, Chat
+    from agentflow.cli.chat import COMMANDS, Chat
 
     missing = [c for c in COMMANDS if c != "/quit" and not callable(getattr(Chat, f"_cmd_{c[1:]}", None))]
     assert missing == []

@@ -35,10 +35,10 @@ from agentflow import (
     Verdict,
     tool,
 )
-from agentflow.conversation import BEGIN_PROXY, stale_reason
-from agentflow.display import ConversationDisplay
+from agentflow.cli.display import ConversationDisplay
 from agentflow.models import FunctionModel, RequestInfo, ScriptedModel, call
 from agentflow.models.scripted import Reply
+from agentflow.teams.conversation import BEGIN_PROXY, stale_reason
 
 # -- helpers ------------------------------------------------------------------------------------
 

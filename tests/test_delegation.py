@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentflow import Agent, Budget, FunctionModel, Limits, ScriptedModel, Usage, tool
-from agentflow.events import RunFinished, RunStarted
-from agentflow.messages import ToolCall
+from agentflow.core.events import RunFinished, RunStarted
+from agentflow.core.messages import ToolCall
+from agentflow.core.result import ModelStep, ToolStep
 from agentflow.models.scripted import RequestInfo, call
-from agentflow.result import ModelStep, ToolStep
 from tests.helpers import StepNames
 
 

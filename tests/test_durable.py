@@ -17,8 +17,8 @@ import pytest
 from pydantic import BaseModel
 
 from agentflow import Agent, ConfigError, FunctionModel, Plan, ScriptedModel, Supervisor, ToolCall, durable, tool
-from agentflow.human import AskHuman, ask_human
 from agentflow.models.scripted import RequestInfo, call
+from agentflow.runtime.human import AskHuman, ask_human
 from agentflow.workflow import Workflow, step, task
 
 Launch = Callable[..., durable.Runtime]

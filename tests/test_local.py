@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from agentflow import Agent, ConfigError, Message, ModelError, RunResult, tool
-from agentflow.cli import main as cli
+from agentflow.cli.main import main as cli
 from agentflow.local import CATALOG, CatalogModel, PullError, models_dir, pull
 from agentflow.local import server as server_module
 from agentflow.local.catalog import Parts

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 import time
+from typing import Any
 
 import pytest
 
-from agentflow import (
-    Agent,
-    ConfigError,
-    Message,
-    ModelError,
-    TextDelta,
-    ToolCall,
-    ToolCallDelta,
-    get_model,
-    tool,
-)
+from agentflow import Agent, ConfigError, Message, ModelError, TextDelta, ToolCall, ToolCallDelta, get_model, tool
 from agentflow.models import ModelSettings, OutputSpec, RetryPolicy, ToolSpec
 from agentflow.models.openai import OpenAIModel
 from tests.llm_server import LLMServer, Reply, error_reply, openai_reply

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from agentflow.tools import known
 from pydantic import BaseModel
 
 from agentflow import ConfigError, ScriptedModel
+from agentflow.agent.persona import Persona, PersonaError, get, load, parse, personas, search_path
 from agentflow.models.scripted import call
-from agentflow.persona import Persona, PersonaError, get, load, parse, personas, search_path
-from agentflow.tools import known
 
 SHIPPED = {"analyst", "coder", "editor", "planner", "researcher", "tutor", "writer"}
 TOOLS = {  # the tools each shipped persona's agent gets, after groups are expanded

@@ -6,8 +6,17 @@ from typing import Any
 
 import pytest
 
-from agentflow import ConfigError, FunctionModel, Limits, Plan, PlanMade, PlanStep, PlanStepChanged, ScriptedModel, \
-    Supervisor
+from agentflow import (
+    ConfigError,
+    FunctionModel,
+    Limits,
+    Plan,
+    PlanMade,
+    PlanStep,
+    PlanStepChanged,
+    ScriptedModel,
+    Supervisor,
+)
 from agentflow.models.scripted import RequestInfo, call
 from tests.helpers import Crew
 

@@ -15,9 +15,9 @@ import httpx2
 import pytest
 
 from agentflow import Message
-from agentflow.models._pool import FlatPool, with_flat_pool
 from agentflow.models.anthropic import AnthropicModel
 from agentflow.models.openai import OpenAIModel
+from agentflow.models.transport.pool import FlatPool, with_flat_pool
 
 COMPLETION = json.dumps({
     "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m",
@@ -205,7 +205,7 @@ async def test_both_sdk_models_send_over_the_flat_pool(server: Server) -> None:
 
 async def test_when_httpx_internals_move_the_client_keeps_httpcores_pool_and_says_so_once(
         caplog: pytest.LogCaptureFixture) -> None:
-    from agentflow.models import _pool
+    from agentflow.models.transport import pool as _pool
 
     _pool._fell_back.cache_clear()
     made = []

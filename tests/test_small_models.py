@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentflow import Agent, FunctionModel, ModelSettings, Supervisor, tool
-from agentflow.agent import FAILED_AGAIN, REPEATED
+from agentflow.agent.loop import FAILED_AGAIN, REPEATED
 from agentflow.models import RequestInfo, ToolSpec, call
 from agentflow.models.openai import OpenAIModel, action_schema, constrained_messages
 
@@ -87,7 +87,7 @@ def test_the_constrained_grammar_narrows_to_the_chosen_tool_but_the_prompt_lists
     model = OpenAIModel("m", base_url="http://127.0.0.1:9/v1", tool_calling="constrained")
     specs = [lookup.spec, ToolSpec(name="finish", description="Finish.", parameters={
         "type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})]
-    from agentflow.messages import Message
+    from agentflow.core.messages import Message
 
     body = model._body([Message.user("t")], specs, None, ModelSettings(tool_choice="finish"), stream=False)
     branches = body["response_format"]["json_schema"]["schema"]["anyOf"]

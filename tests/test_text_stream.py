@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from agentflow import Agent, FunctionModel, ScriptedModel, Supervisor
-from agentflow.events import Event, TextChunk
+from agentflow.core.events import Event, TextChunk
+from agentflow.core.result import ModelStep
 from agentflow.models.scripted import RequestInfo, call
-from agentflow.result import ModelStep
-from agentflow.scope import listening
+from agentflow.runtime.scope import listening
 
 
 async def test_an_agent_streams_its_reply_text_only_when_asked() -> None:

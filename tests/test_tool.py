@@ -16,8 +16,8 @@ from openai.lib._pydantic import _ensure_strict_json_schema
 from pydantic import BaseModel, Field
 
 from agentflow import Tool, ToolDefinitionError, tool
-from agentflow.output import OutputSchema
-from agentflow.tool import ToolArgumentsError, as_tool, parse_docstring, to_observation
+from agentflow.core.output import OutputSchema
+from agentflow.core.tool import ToolArgumentsError, as_tool, parse_docstring, to_observation
 
 # -- helpers ------------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ import asyncio
 import json
 import os
 import re
-import threading
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,12 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from agentflow import Agent, Tool
-from agentflow.errors import ConfigError
-from agentflow.models.scripted import ScriptedModel, call
-from agentflow.result import RunResult, ToolStep
-from agentflow.tool import ToolArgumentsError, ToolError
 from agentflow.tools import (
     Fetch,
     Files,
@@ -47,6 +41,12 @@ from agentflow.tools import (
     toolset,
 )
 from agentflow.tools.catalog import GROUPS
+
+from agentflow import Agent, Tool
+from agentflow.core.errors import ConfigError
+from agentflow.core.result import RunResult, ToolStep
+from agentflow.core.tool import ToolArgumentsError, ToolError
+from agentflow.models.scripted import ScriptedModel, call
 from tests.test_tool import assert_strict, sdk_strict
 
 # -- helpers ------------------------------------------------------------------------------------

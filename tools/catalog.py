@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agentflow.errors import ConfigError
-from agentflow.tool import Tool
+from agentflow.core.errors import ConfigError
+from agentflow.core.tool import Tool
 
 from .calculator import calculator
 from .clock import add_days, days_between, now

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agentflow.tool import ToolError, tool
+from agentflow.core.tool import ToolError, tool
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from agentflow.tool import Tool, ToolError
+from agentflow.core.tool import Tool, ToolError
 
 
 async def run_process(argv: list[str] | str, *, cwd: Path, timeout: float, max_output: int,

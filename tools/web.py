@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from agentflow.tool import Tool, ToolError
+from agentflow.core.tool import Tool, ToolError
 
 MAX_REDIRECTS = 5
 

@@ -6,7 +6,7 @@
     result = await run.result()               # after a crash, the next launch() resumes it
 """
 
-from ..human import HumanReply, HumanRequest
+from ..runtime.requests import HumanReply, HumanRequest
 from .registry import register, registry
 from .runs import DurableRun, DurableRunError, DurableSession, RunInfo, StepRecord
 from .runtime import APP_VERSION, DEFAULT_URL, Runtime, connect, current, launch

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from ..messages import Message, Usage
-from ..result import ModelStep, RunResult, Step, ToolStep
+from ..core.messages import Message, Usage
+from ..core.result import ModelStep, RunResult, Step, ToolStep
 from ..workflow.result import TaskRecord, WorkflowResult
 
 _steps: TypeAdapter[list[Step]] = TypeAdapter(list[ModelStep | ToolStep])

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from ..events import Event
+from ..core.events import Event
 from .codec import jsonable
 from .store import StepStore
 

@@ -19,9 +19,9 @@ from dbos import DBOS, StepInfo
 from dbos._error import DBOSWorkflowCancelledError  # not re-exported; DBOS ends a cancelled run on it
 from pydantic import BaseModel, ValidationError
 
-from ..events import Emit
-from ..human import HumanAnswered, HumanAsked, HumanReply, HumanRequest
-from ..runner import StepRunner
+from ..core.events import Emit
+from ..runtime.requests import HumanAnswered, HumanAsked, HumanReply, HumanRequest
+from ..runtime.runner import StepRunner
 from .store import StepRow, StepStore
 
 R = TypeVar("R", bound=BaseModel)

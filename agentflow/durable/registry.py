@@ -10,12 +10,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..agent import Agent
-from ..errors import ConfigError
-from ..messages import Message
-from ..planning import Plan
-from ..result import RunResult
-from ..supervisor import Supervisor
+from ..agent.loop import Agent
+from ..core.errors import ConfigError
+from ..core.messages import Message
+from ..core.result import RunResult
+from ..teams.planning import Plan
+from ..teams.supervisor import Supervisor
 from ..workflow.result import WorkflowError, WorkflowResult
 from ..workflow.workflow import Workflow
 from . import codec

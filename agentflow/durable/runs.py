@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from dbos import SetWorkflowID
 from pydantic import BaseModel
 
-from ..errors import AgentflowError, ConfigError
-from ..human import HumanReply
-from ..messages import Message, Usage, close_open_calls
-from ..planning import Plan
-from ..result import RunResult
+from ..core.errors import AgentflowError, ConfigError
+from ..core.messages import Message, Usage, close_open_calls
+from ..core.result import RunResult
+from ..runtime.requests import HumanReply
+from ..teams.planning import Plan
 from .registry import Entry, registry
 
 if TYPE_CHECKING:

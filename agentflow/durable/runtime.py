@@ -21,14 +21,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dbos import (DBOS, DBOSClient, DBOSConfig, DBOSPortableJSONSerializer, EnqueueOptions, SetWorkflowID,
-                  WorkflowSerializationFormat)
+from dbos import (
+    DBOS,
+    DBOSClient,
+    DBOSConfig,
+    DBOSPortableJSONSerializer,
+    EnqueueOptions,
+    SetWorkflowID,
+    WorkflowSerializationFormat,
+)
 
-from ..errors import ConfigError
-from ..messages import Message
-from ..planning import Plan
-from ..runner import using
-from ..scope import listening
+from ..core.errors import ConfigError
+from ..core.messages import Message
+from ..runtime.runner import using
+from ..runtime.scope import listening
+from ..teams.planning import Plan
 from . import codec
 from .eventlog import EventLog
 from .journal import WAITING, DurableRunner, read_journal
@@ -389,7 +396,7 @@ class Runtime:
                 if self.liveness is not None and time.monotonic() - last_recovery >= self.recover_every:
                     last_recovery = time.monotonic()
                     try:
-                        self.liveness.recover_dead(self.client, QUEUE)
+                        self.liveness.recover_dead(self.client, QUEUE, WORKFLOW)
                     except Exception as e:  # a database hiccup: try again next round
                         DBOS.logger.warning(f"agentflow: recovering dead workers failed: {e}")
                 if self.retention_days is not None and time.monotonic() - last_prune > 3600:

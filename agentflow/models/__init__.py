@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .base import Model, ModelSettings, OutputSpec, ToolChoice, ToolSpec
 from .prices import Price
 from .retry import RetryPolicy

@@ -12,22 +12,13 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
 
-from ..errors import ConfigError
-from ..messages import (
-    FinishReason,
-    Message,
-    ModelResponse,
-    StreamEvent,
-    TextDelta,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
-from ._http import ClientPerLoop, dumps
-from ._pool import with_flat_pool
+from ..core.errors import ConfigError
+from ..core.messages import FinishReason, Message, ModelResponse, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price
 from .retry import RetryPolicy, call_with_retries
+from .transport.http import ClientPerLoop, dumps
+from .transport.pool import with_flat_pool
 
 ANTHROPIC_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens on every request

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..messages import Message, ModelResponse, StreamEvent
+from ..core.messages import Message, ModelResponse, StreamEvent
 
 
 class ToolSpec(BaseModel):

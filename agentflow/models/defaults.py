@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .base import Model
 
 OPENAI_DEFAULT = "openai:gpt-4o-mini"

@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from ..core.messages import Message, ModelResponse, StreamEvent
 from ..local.catalog import CATALOG, find, models_dir, pulled_path
-from ..messages import Message, ModelResponse, StreamEvent
-from ._http import ClientPerLoop
 from .base import ModelSettings, OutputSpec, ToolSpec
 from .openai import OpenAIModel, ToolCalling
 from .prices import Price
+from .transport.http import ClientPerLoop
 
 if TYPE_CHECKING:
     from ..local.server import LocalServer

@@ -18,23 +18,14 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from ..errors import ConfigError
-from ..messages import (
-    FinishReason,
-    Message,
-    ModelResponse,
-    StreamEvent,
-    TextDelta,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
-from ..schema import is_nullable
-from ._http import ClientPerLoop, dumps
-from ._pool import with_flat_pool
+from ..core.errors import ConfigError
+from ..core.messages import FinishReason, Message, ModelResponse, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
+from ..core.schema import is_nullable
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 from .prices import Price, find_price
 from .retry import RetryPolicy, call_with_retries
+from .transport.http import ClientPerLoop, dumps
+from .transport.pool import with_flat_pool
 
 ToolCalling = Literal["native", "constrained"]
 OPENAI_URL = "https://api.openai.com/v1"

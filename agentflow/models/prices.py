@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ..messages import Usage
+from ..core.messages import Usage
 
 
 class Price(BaseModel):

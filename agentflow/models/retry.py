@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..messages import Message, ModelResponse, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
+from ..core.messages import Message, ModelResponse, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
 from .base import Model, ModelSettings, OutputSpec, ToolSpec
 
 Reply = str | ToolCall | list[ToolCall] | Message | ModelResponse

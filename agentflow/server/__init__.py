@@ -9,7 +9,7 @@
 from importlib.util import find_spec
 
 if missing := [m for m in ("fastapi", "uvicorn") if find_spec(m) is None]:
-    from ..errors import ConfigError
+    from ..core.errors import ConfigError
 
     raise ConfigError(f"agentflow.server needs FastAPI and uvicorn ({', '.join(missing)} not installed). Fix: "
                       "pip install 'agentflow[server]'")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..messages import Usage
+from ..core.messages import Usage
 from .targets import ID_FIELD, Kind
 
 Status = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled"]

@@ -20,15 +20,34 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field, ValidationError
 
 from .. import __version__, durable
+from ..core.errors import ConfigError
+from ..core.messages import Usage
 from ..durable.registry import Target, registry
 from ..durable.runs import DurableRun, RunInfo, turn_number
-from ..errors import ConfigError
-from ..human import HumanReply
-from ..messages import Usage
-from ..planning import Plan
-from .api import (DURABLE_STATUS, ENDED, STATUS, HumanRequestView, MessageIn, Reply, ReplySent, Rerun, RunCreated,
-                  RunPage, RunSummary, RunView, SessionCreate, SessionInfo, SessionView, Status, TargetInfo,
-                  TurnStarted, TurnView, when)
+from ..runtime.requests import HumanReply
+from ..teams.planning import Plan
+from .api import (
+    DURABLE_STATUS,
+    ENDED,
+    STATUS,
+    HumanRequestView,
+    MessageIn,
+    Reply,
+    ReplySent,
+    Rerun,
+    RunCreated,
+    RunPage,
+    RunSummary,
+    RunView,
+    SessionCreate,
+    SessionInfo,
+    SessionView,
+    Status,
+    TargetInfo,
+    TurnStarted,
+    TurnView,
+    when,
+)
 from .guard import ApiError, BodyLimit, check_token, install, redact
 from .targets import Served, served
 

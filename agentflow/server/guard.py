@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .api import Problem
 
 log = logging.getLogger("agentflow.server")

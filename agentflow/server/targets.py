@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
-from ..agent import Agent
+from ..agent.loop import Agent
+from ..core.errors import ConfigError
 from ..durable.registry import Target
-from ..errors import ConfigError
-from ..supervisor import Supervisor
+from ..teams.supervisor import Supervisor
 from ..workflow.workflow import Workflow
 
 Kind = Literal["agent", "supervisor", "workflow"]

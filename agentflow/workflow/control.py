@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .nodes import Composable, Node, Seq, Unit, as_node
 
 

@@ -9,16 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..binding import bound
-from ..errors import ConfigError
+from ..core.binding import bound
+from ..core.errors import ConfigError
+from ..core.tool import to_observation
 from ..models import Model, ModelSettings
-from ..scope import Scope
-from ..tool import to_observation
+from ..runtime.scope import Scope
 from .control import Each, Loop, Switch
 from .graph import Binding, Graph, Placed
-from .nodes import MISSING, bound_inputs
+from .nodes import MISSING, bound_inputs, current_model
 from .result import Status, TaskFinished, TaskRecord, TaskStarted
-from .task import Context, Task, TaskError, current_model
+from .task import Context, Task, TaskError
 
 
 class TaskFailure(Exception):

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic import BaseModel
 
-from ..dag import check_acyclic, new_graph
-from ..errors import ConfigError
+from ..core.dag import check_acyclic, new_graph
+from ..core.errors import ConfigError
 from .control import Each, Loop, Switch
 from .nodes import MISSING, Node, Par, Param, Seq, Unit
 
@@ -149,8 +149,6 @@ def compile_graph(node: Node, names: Names, *, looping: bool = False, declared: 
 
 
 def place(unit: Unit[Any], name: str, names: Names) -> Placed:
-    from .workflow import Workflow
-
     if isinstance(unit, Loop):
         body = compile_graph(unit.body, names, looping=True)
         sink = only_sink(body, f"the body of loop {name!r}")
@@ -181,8 +179,9 @@ def place(unit: Unit[Any], name: str, names: Names) -> Placed:
         if unit.over in {p.name for p in others}:
             raise ConfigError(f"each({unit.worker.name}): over={unit.over!r} is also one of the worker's parameters")
         return Placed(unit, name, (Param(unit.over), *others), unit.output_type, worker=worker, item=item)
-    if isinstance(unit, Workflow):
-        return Placed(unit, name, tuple(unit.graph.inputs.values()), unit.output_type, body=unit.graph)
+    if unit.kind == "workflow":  # a workflow as a task of another (workflow.py builds on this module)
+        inner: Graph = getattr(unit, "graph")  # noqa: B009
+        return Placed(unit, name, tuple(inner.inputs.values()), unit.output_type, body=inner)
     return Placed(unit, name, unit.params, unit.output_type)
 
 

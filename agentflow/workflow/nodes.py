@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Generator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_type_hints
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..models import Model, ModelSettings
     from .result import WorkflowResult
     from .workflow import Workflow
 
@@ -30,6 +32,24 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+current_model: ContextVar[tuple[Model | None, ModelSettings | None]] = ContextVar(
+    "agentflow_workflow_model", default=(None, None))
+"""The model and settings of the workflow whose task is running here: a task awaited inside a
+step uses them."""
+
+
+class Kinds:
+    """The units that nodes make but that are defined above this module: a plain function composed
+    with `>>` or `|` becomes a `PythonTask` (task.py), `node.workflow()` a `Workflow` (workflow.py).
+    Those modules fill these in as they load, and `agentflow.workflow` loads both, so nodes need not
+    import what imports them."""
+
+    python_task: Callable[[Callable[..., Any]], Unit[Any]]
+    workflow: Callable[..., Workflow[Any]]
+
+
+kinds = Kinds()
 
 
 @dataclass(frozen=True)
@@ -62,9 +82,7 @@ class Node:
 
     def workflow(self, **options: Any) -> Workflow[Any]:
         """This arrangement as a `Workflow` (options as for `Workflow(...)`)."""
-        from .workflow import Workflow
-
-        return Workflow(self, **options)
+        return kinds.workflow(self, **options)
 
     async def run(self, *state: Any, **inputs: Any) -> WorkflowResult[Any]:
         """Run with the default model and options: `(a >> b).run(topic="...")`."""
@@ -135,11 +153,8 @@ class Unit(Node, Generic[T]):
         return self._await().__await__()
 
     async def _await(self) -> T:
-        from .task import current_model
-        from .workflow import Workflow
-
         model, settings = current_model.get()
-        return (await Workflow(self, model=model, settings=settings).run()).output
+        return (await kinds.workflow(self, model=model, settings=settings).run()).output
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -153,9 +168,7 @@ def as_node(value: Composable) -> Node:
     if isinstance(value, Node):
         return value
     if callable(value):
-        from .task import PythonTask
-
-        return PythonTask(value)
+        return kinds.python_task(value)
     raise ConfigError(f"{value!r} cannot be part of a workflow: use a task, a step, a plain function, "
                       "or route()/each()/loop()")
 

@@ -8,9 +8,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import AgentflowError
-from ..events import Event
-from ..messages import Usage
+from ..core.errors import AgentflowError
+from ..core.events import Event
+from ..core.messages import Usage
 
 T = TypeVar("T")
 Status = Literal["done", "failed", "skipped", "reused", "edited"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import string
-from contextvars import ContextVar
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,19 +20,19 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-from ..agent import Agent
-from ..binding import bound
-from ..errors import ConfigError
-from ..human import HumanReply, HumanRequest
-from ..messages import Message
+from ..agent.loop import Agent
+from ..core.binding import bound
+from ..core.errors import ConfigError
+from ..core.messages import Message
+from ..core.tool import Tool, to_observation
 from ..models import Model, ModelSettings, get_model
 from ..models.defaults import default_model
-from ..scope import Scope, entered
-from ..tool import Tool, to_observation
-from .nodes import MISSING, Param, Unit, signature_of
+from ..runtime.requests import HumanReply, HumanRequest
+from ..runtime.scope import Scope, entered
+from .nodes import MISSING, Param, Unit, current_model, kinds, signature_of
 
 if TYPE_CHECKING:
-    from ..supervisor import Supervisor
+    from ..teams.supervisor import Supervisor
 
 T = TypeVar("T")
 
@@ -55,12 +54,6 @@ class Context:
     scope: Scope
     model: Model | None
     settings: ModelSettings | None = None
-
-
-current_model: ContextVar[tuple[Model | None, ModelSettings | None]] = ContextVar(
-    "agentflow_workflow_model", default=(None, None))
-"""The model and settings of the workflow whose task is running here: a task awaited inside a
-step uses them."""
 
 
 @contextmanager
@@ -329,7 +322,7 @@ def task(target: Any = None, prompt: str | None = None, /, *, output: Any = None
     task. `output` names the result type when the body returns the request text (so the function
     can be annotated `-> str` for type checkers); `retries` re-runs a failed task; `model`
     overrides the workflow's."""
-    from ..supervisor import Supervisor
+    from ..teams.supervisor import Supervisor
 
     if isinstance(target, Agent | Supervisor):
         return AgentTask(target, prompt, name=name, retries=retries)
@@ -363,3 +356,6 @@ def step(fn: Callable[..., Any] | None = None, /, *, retries: int | None = None,
         return PythonTask(f, retries=retries, name=name)
 
     return decorate
+
+
+kinds.python_task = PythonTask

@@ -15,18 +15,18 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..agent import EventStream, run_sync
-from ..errors import ConfigError
-from ..events import Emit, RunFinished, RunStarted
-from ..limits import Limits
-from ..messages import Usage
+from ..agent.loop import EventStream, run_sync
+from ..core.errors import ConfigError
+from ..core.events import Emit, RunFinished, RunStarted
+from ..core.limits import Limits
+from ..core.messages import Usage
 from ..models import Model, ModelSettings, get_model
-from ..runner import StepRunner
-from ..scope import open_scope
+from ..runtime.runner import StepRunner
+from ..runtime.scope import open_scope
 from . import export
 from .engine import RunState, TaskFailure, run_graph, sink_output
 from .graph import Graph, Names, compile_graph, type_name
-from .nodes import Composable, Param, Seq, Unit, as_node
+from .nodes import Composable, Param, Seq, Unit, as_node, kinds
 from .result import Status, WorkflowError, WorkflowResult
 
 T = TypeVar("T")
@@ -192,3 +192,6 @@ def failure_message(workflow: str, failure: TaskFailure, st: RunState) -> str:
         head = f"workflow {workflow!r}: task {r.id!r} failed{tries}: {r.error}"
     inputs = ", ".join(f"{k}={v}" for k, v in r.inputs.items()) or "none"
     return f"{head}\n  its inputs: {inputs}\n  {done} task(s) finished; their outputs are in `.result.outputs`"
+
+
+kinds.workflow = Workflow

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from .agent import Agent, Validator
-from .dag import dependency_graph
-from .delegation import DelegationGuard, LoopDetected
-from .errors import ConfigError
-from .events import Event
-from .human import HumanReply, HumanRequest
-from .messages import Message
-from .result import ModelStep, RunResult, StopReason, ToolStep
-from .scope import Scope
+from ..agent.delegation import DelegationGuard, LoopDetected
+from ..agent.loop import Agent, Validator
+from ..core.dag import dependency_graph
+from ..core.errors import ConfigError
+from ..core.events import Event
+from ..core.messages import Message
+from ..core.result import ModelStep, RunResult, StopReason, ToolStep
+from ..core.tool import to_observation
+from ..runtime.requests import HumanReply, HumanRequest
+from ..runtime.scope import Scope
 from .spawn import NEW, AgentSpec, narrowed
-from .tool import to_observation
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor

@@ -18,13 +18,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .conversation import SpeakerChosen, Turn
-from .events import Event, RunFinished, RunStarted, TextChunk
-from .messages import Usage
-from .planning import Plan, PlanMade, PlanStepChanged
-from .result import ModelStep, ToolStep
-from .workflow.result import TaskFinished, TaskStarted
-from .worklist import WorkItem, WorklistChanged
+from ..core.events import Event, RunFinished, RunStarted, TextChunk
+from ..core.messages import Usage
+from ..core.result import ModelStep, ToolStep
+from ..teams.conversation import SpeakerChosen, Turn
+from ..teams.planning import Plan, PlanMade, PlanStepChanged
+from ..teams.worklist import WorkItem, WorklistChanged
+from ..workflow.result import TaskFinished, TaskStarted
 
 STATUS_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red", "cancelled": "dim red",
                 "started": "yellow"}

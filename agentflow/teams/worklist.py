@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .agent import Agent, StopRun, _Run
-from .dag import CycleError, check_acyclic, new_graph
-from .delegation import DelegationGuard, LoopDetected
-from .events import Event
-from .messages import Message
-from .result import RunResult
-from .scope import Scope
+from ..agent.delegation import DelegationGuard, LoopDetected
+from ..agent.loop import Agent, StopRun, _Run
+from ..core.dag import CycleError, check_acyclic, new_graph
+from ..core.events import Event
+from ..core.messages import Message
+from ..core.result import RunResult
+from ..core.tool import Tool, ToolError, to_observation
+from ..runtime.scope import Scope
 from .spawn import NEW, AgentSpec
-from .tool import Tool, ToolError, to_observation
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor

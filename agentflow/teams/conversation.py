@@ -22,17 +22,17 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel, Field, create_model
 
-from .agent import Agent, EventStream, _Run, run_sync
-from .errors import ConfigError, OutputValidationError
-from .events import Emit, Event, RunFinished, RunStarted
-from .limits import LimitReason, Limits
-from .messages import Message, ToolCall, Usage, close_open_calls
-from .models import Model, ModelSettings
-from .models.base import ToolSpec
-from .output import FINISH
-from .result import RunResult, StopReason, ToolStep
-from .scope import Scope, entered, open_scope
-from .tool import to_observation
+from ..agent.loop import Agent, EventStream, _Run, run_sync
+from ..core.errors import ConfigError, OutputValidationError
+from ..core.events import Emit, Event, RunFinished, RunStarted
+from ..core.limits import LimitReason, Limits
+from ..core.messages import Message, ToolCall, Usage, close_open_calls
+from ..core.output import FINISH
+from ..core.result import RunResult, StopReason, ToolStep
+from ..core.tool import to_observation
+from ..models import Model, ModelSettings
+from ..models.base import ToolSpec
+from ..runtime.scope import Scope, entered, open_scope
 
 T = TypeVar("T")
 Stop = Literal["finish", "max_turns", "repetition"] | StopReason | LimitReason

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-from .models.base import OutputSpec, ToolSpec
+from ..models.base import OutputSpec, ToolSpec
 from .schema import strict_schema
 from .tool import validate_arguments
 

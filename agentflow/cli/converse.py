@@ -14,9 +14,9 @@ import json
 import sys
 from typing import Any
 
-from .errors import ConfigError
-from .human import HumanReply, HumanRequest
-from .runner import StepRunner
+from ..core.errors import ConfigError
+from ..runtime.requests import HumanReply, HumanRequest
+from ..runtime.runner import StepRunner
 
 
 def add_parser(sub: Any, model_help: str) -> None:
@@ -76,13 +76,13 @@ def command(args: argparse.Namespace) -> int:
 async def _converse(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from . import persona
-    from .conversation import Conversation, ConversationResult, GroupChat, UserProxy
+    from ..agent import persona
+    from ..core.limits import Limits
+    from ..durable.codec import jsonable
+    from ..runtime.runner import using
+    from ..teams.conversation import Conversation, ConversationResult, GroupChat, UserProxy
     from .display import ConversationDisplay
-    from .durable.codec import jsonable
-    from .limits import Limits
     from .loading import load_model
-    from .runner import using
 
     model = load_model(args.model)
     names = [args.assistant] if args.assistant else [n.strip() for g in args.group for n in g.split(",") if n.strip()]

@@ -15,15 +15,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .binding import bound
-from .events import Emit, Event, RunFinished
-from .limits import Budget, Limits
+from ..core.binding import bound
+from ..core.events import Emit, Event, RunFinished
+from ..core.limits import Budget, Limits
+from ..core.tool import to_observation
 from .runner import StepRunner, ambient_runner
-from .tool import to_observation
 
 if TYPE_CHECKING:
-    from .delegation import DelegationGuard
-    from .result import RunResult
+    from ..agent.delegation import DelegationGuard
+    from ..core.result import RunResult
 
 
 @dataclass(eq=False)

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import AgentflowError, ConfigError
+from .. import __version__
+from ..core.errors import AgentflowError, ConfigError
 
 MODEL_HELP = "provider:model (openai:gpt-4o-mini, anthropic:claude-haiku-4-5) or a .py file defining `model` " \
              "(default: $AGENTFLOW_MODEL, else from OPENAI_API_KEY / ANTHROPIC_API_KEY, else a pulled local model)"
@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     tools = sub.add_parser("tools", help="the ready-made tools personas can name")
     tools.add_argument("--json", action="store_true")
 
-    from .converse_cli import add_parser as add_converse
-    from .models_cli import add_parser as add_models
-    from .runs_cli import add_parser
-    from .serve_cli import add_parser as add_serve
+    from .converse import add_parser as add_converse
+    from .models import add_parser as add_models
+    from .runs import add_parser
+    from .serve import add_parser as add_serve
 
     add_converse(sub, MODEL_HELP)
     add_models(sub)
@@ -100,15 +100,15 @@ def _team_options(p: argparse.ArgumentParser) -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "runs":
-        from .runs_cli import command
+        from .runs import command
 
         return command(args)
     if args.command == "models":
-        from .models_cli import command as models
+        from .models import command as models
 
         return models(args)
     if args.command == "serve":
-        from .serve_cli import command as serve
+        from .serve import command as serve
 
         return serve(args)
     if args.command == "personas":
@@ -118,7 +118,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "chat":
         return _chat(args)
     if args.command == "converse":
-        from .converse_cli import command as converse
+        from .converse import command as converse
 
         return converse(args)
     return asyncio.run(_run(args))
@@ -127,7 +127,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     import os
 
-    from .repl import Chat, saved_config
+    from .chat import Chat, saved_config
 
     if args.resume and args.no_durable:
         raise ConfigError("--resume continues a durable session: drop --no-durable")
@@ -136,7 +136,7 @@ def _chat(args: argparse.Namespace) -> int:
         config = saved_config(args.resume).model_copy(update={"model": args.model} if args.model else {})
     store = None
     if not args.no_durable:
-        from .durable import DEFAULT_URL
+        from ..durable import DEFAULT_URL
 
         store = args.db or os.environ.get("AGENTFLOW_DB") or DEFAULT_URL
     chat = Chat(config, history_file=_history_file(), store=store, resume=args.resume)
@@ -144,7 +144,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from .repl import ChatConfig
+    from .chat import ChatConfig
 
     names = [n.strip() for item in args.persona for n in item.split(",") if n.strip()]
     return ChatConfig(personas=names, persona_dirs=args.personas, mode=args.mode, model=args.model,
@@ -161,7 +161,7 @@ def _history_file() -> Path | None:
 
 
 def _personas(args: argparse.Namespace) -> int:
-    from . import persona
+    from ..agent import persona
 
     if args.action == "list":
         found = persona.personas(args.personas)
@@ -207,12 +207,12 @@ def _tools(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .agent import Agent
+    from ..agent.loop import Agent
+    from ..durable.codec import jsonable
+    from ..teams.supervisor import Supervisor
+    from ..workflow import Workflow, WorkflowError, WorkflowResult
     from .display import Display
-    from .durable.codec import jsonable
     from .loading import is_file_ref, load_model, load_object
-    from .supervisor import Supervisor
-    from .workflow import Workflow, WorkflowError, WorkflowResult
 
     console = Console(stderr=True, highlight=False, quiet=args.quiet)
     agents: set[str] = set()
@@ -231,7 +231,7 @@ async def _run(args: argparse.Namespace) -> int:
     else:
         if args.input or args.task is not None:
             raise ConfigError("a task in quotes takes no --input and no second argument")
-        from .repl import team
+        from .chat import team
 
         supervisor = team(_config(args), load_model(args.model))
         stream = supervisor.stream(args.target)

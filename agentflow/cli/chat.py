@@ -28,20 +28,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import persona
+from ..agent import persona
+from ..core.errors import AgentflowError, ConfigError
+from ..core.messages import Message, Usage
+from ..models import Model
+from ..runtime.requests import HumanReply, HumanRequest
+from ..runtime.runner import StepRunner, using
+from ..runtime.scope import listening
+from ..teams.planning import Plan
+from ..teams.supervisor import Mode, OnPlan, Session, Supervisor
 from .display import Display, short
-from .errors import AgentflowError, ConfigError
-from .human import HumanReply, HumanRequest
 from .loading import load_model
-from .messages import Message, Usage
-from .models import Model
-from .planning import Plan
-from .runner import StepRunner, using
-from .scope import listening
-from .supervisor import Mode, OnPlan, Session, Supervisor
 
 if TYPE_CHECKING:
-    from .durable import DurableRun, DurableSession
+    from ..durable import DurableRun, DurableSession
 
 NAME = "assistant"
 TARGET = "agentflow.chat"  # the durable target name of every chat session's supervisor
@@ -147,7 +147,7 @@ class Chat:
         """The supervisor and display for the current config; the conversation `messages` carried over."""
         self.supervisor = team(self.config, self.model, on_plan="human" if self.config.mode == "plan" else None)
         if self.store is not None:
-            from .durable import register
+            from ..durable import register
 
             register(self.supervisor, TARGET, replace=True)  # turns resume with the session's current setup
         spent = self.display.per_agent if hasattr(self, "display") else {}
@@ -171,7 +171,7 @@ class Chat:
         finally:
             if self.durable is not None:
                 self.console.print(f"[dim]this session is kept: agentflow chat --resume {self.durable.id}[/]")
-                from .durable import current
+                from ..durable import current
 
                 current().shutdown()
 
@@ -235,7 +235,7 @@ class Chat:
 
     async def open_durable(self) -> None:
         """Launch the durable runtime, open (or continue) the session, and finish a turn left unfinished."""
-        from . import durable
+        from .. import durable
 
         assert self.store is not None
         rt = durable.launch(self.store, log_level="CRITICAL")  # failures are shown here, in one line each
@@ -259,7 +259,7 @@ class Chat:
     async def durable_turn(self, text: str | None) -> Any:
         """Run the turn as durable run `S/n`; its events still reach the display, and its questions
         are asked here (or answered from anywhere else: `agentflow runs approve`)."""
-        from .durable import DurableRunError
+        from ..durable import DurableRunError
 
         ds = self.durable
         assert ds is not None
@@ -431,7 +431,7 @@ class Chat:
         if self.durable is None:
             self.console.print("a new conversation")
             return
-        from .durable import current
+        from ..durable import current
 
         self.durable = await current().session(TARGET, new_session_id())
         self.save_setup()

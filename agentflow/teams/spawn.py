@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .agent import Agent
-from .delegation import CONTEXT_DOC, TASK_DOC, AgentTool
-from .errors import ConfigError
-from .models import Model
-from .tool import Tool, ToolError, as_tool
+from ..agent.delegation import CONTEXT_DOC, TASK_DOC, AgentTool
+from ..agent.loop import Agent
+from ..core.errors import ConfigError
+from ..core.tool import Tool, ToolError, as_tool
+from ..models import Model
 
 NEW_AGENT = "new_agent"
 NEW = "new"  # the agent name a plan step or worklist task uses to ask for an agent made on the fly

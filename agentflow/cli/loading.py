@@ -15,9 +15,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import ConfigError
-from .models import Model, get_model
-from .models.defaults import default_model
+from ..core.errors import ConfigError
+from ..models import Model, get_model
+from ..models.defaults import default_model
 
 
 def load_module(source: str) -> ModuleType:

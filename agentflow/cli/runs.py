@@ -63,7 +63,7 @@ def command(args: argparse.Namespace) -> int:
 
 
 async def _runs(args: argparse.Namespace) -> int:
-    from . import durable
+    from .. import durable
 
     url = args.db or os.environ.get("AGENTFLOW_DB") or durable.DEFAULT_URL
     if args.action in ("worker",) or (args.action == "resume" and args.app):
@@ -117,7 +117,7 @@ async def _act(rt: Any, args: argparse.Namespace) -> int:
                   "(or `agentflow runs resume ID --app yourapp`) runs it")
             return 0
         result = await resumed.result()
-        from .durable.codec import jsonable
+        from ..durable.codec import jsonable
 
         print(json.dumps(jsonable(result.output), indent=2, ensure_ascii=False))
     return 0

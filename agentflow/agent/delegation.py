@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, create_model
 
-from .scope import current_scope
-from .tool import Tool, ToolError, to_observation
+from ..core.tool import Tool, ToolError, to_observation
+from ..runtime.scope import current_scope
 
 if TYPE_CHECKING:
-    from .models.base import Model, ToolSpec
-    from .agent import Agent
+    from ..models.base import Model, ToolSpec
+    from .loop import Agent
 
 TASK_DOC = "The task, complete and self-contained: the agent sees nothing but this and the context."
 CONTEXT_DOC = ("Results of other agents or facts from the user that the agent needs (it cannot see your "

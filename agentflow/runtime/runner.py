@@ -13,14 +13,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel
 
-from .binding import bound
-
-if TYPE_CHECKING:
-    from .human import HumanReply, HumanRequest
+from ..core.binding import bound
+from .requests import HumanNeeded, HumanReply, HumanRequest
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -33,8 +31,6 @@ class StepRunner:
 
     async def wait(self, name: str, request: HumanRequest) -> HumanReply:
         """Wait for a human's reply. In memory no one can be asked: the request's default is the reply."""
-        from .human import HumanNeeded
-
         if request.default is not None:
             return request.default.model_copy(update={"timed_out": True})
         raise HumanNeeded(f"{request.agent or 'the run'} asked a human: {request.question!r}, but a run in memory "

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
-from .agent import Agent, EventStream, run_sync
-from .delegation import AgentTool
-from .errors import ConfigError
-from .events import Emit, RunStarted
-from .limits import Budget, Limits
-from .messages import Message, Usage, close_open_calls
-from .models import Model, ModelSettings
-from .result import RunResult
-from .runner import StepRunner
-from .scope import Scope, conclude, entered, open_scope
+from ..agent.delegation import AgentTool
+from ..agent.loop import Agent, EventStream, run_sync
+from ..core.errors import ConfigError
+from ..core.events import Emit, RunStarted
+from ..core.limits import Budget, Limits
+from ..core.messages import Message, Usage, close_open_calls
+from ..core.result import RunResult
+from ..core.tool import Tool
+from ..models import Model, ModelSettings
+from ..runtime.runner import StepRunner
+from ..runtime.scope import Scope, conclude, entered, open_scope
 from .spawn import NEW, NEW_AGENT, AgentFactory
-from .tool import Tool
 
 if TYPE_CHECKING:
     from .planning import Plan

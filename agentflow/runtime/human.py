@@ -9,69 +9,16 @@ CLI sends a reply, or until `timeout` passes and `default` is taken.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel
-
-from .errors import AgentflowError
-from .events import Event
+from ..core.tool import Tool
+from .requests import HumanAnswered, HumanAsked, HumanKind, HumanNeeded, HumanReply, HumanRequest
+from .runner import DEFAULT_RUNNER
 from .scope import current_scope
-from .tool import Tool
 
-HumanKind = Literal["approval", "question", "plan"]
-
-
-class HumanReply(BaseModel):
-    """`approved` answers an approval (and accepts or refuses a plan), `answer` a question,
-    `plan` replaces a plan under review; `reason` reaches the model with a refusal."""
-
-    approved: bool | None = None
-    answer: str | None = None
-    reason: str | None = None
-    plan: dict[str, Any] | None = None
-    timed_out: bool = False
-
-
-class HumanRequest(BaseModel):
-    """What a run is waiting for. `default` is the reply when no one answers within `timeout`
-    seconds (or at once, in a run that is not durable)."""
-
-    kind: HumanKind
-    question: str
-    agent: str = ""
-    tool: str | None = None
-    arguments: str | None = None
-    plan: dict[str, Any] | None = None
-    timeout: float | None = None
-    default: HumanReply | None = None
-
-
-class HumanAsked(Event):
-    """A durable run began to wait for a person; `name` identifies the request in the run (reply to it
-    with `DurableRun.reply(..., name)` or `POST /runs/{id}/replies/{name}`)."""
-
-    kind: Literal["human_request"] = "human_request"
-    name: str
-    request: HumanRequest
-    asked_at: float
-
-
-class HumanAnswered(Event):
-    """The wait `name` ended: a person replied, or its timeout gave the default (`reply.timed_out`)."""
-
-    kind: Literal["human_reply"] = "human_reply"
-    name: str
-    reply: HumanReply
-
-
-class HumanNeeded(AgentflowError):
-    """A run asked a human a question with no default, outside a durable run."""
-
+__all__ = ["AskHuman", "HumanAnswered", "HumanAsked", "HumanKind", "HumanNeeded", "HumanReply", "HumanRequest",
+           "ask", "ask_human"]
 
 async def ask(name: str, request: HumanRequest) -> HumanReply:
     """Ask through the step runner of the run this is called in (name: unique in the run)."""
-    from .runner import DEFAULT_RUNNER
-
     scope = current_scope()
     runner = DEFAULT_RUNNER if scope is None else scope.runner
     return await runner.wait(name if scope is None else f"{scope.key}/{name}", request)

@@ -20,8 +20,8 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
+from ..models.base import Model, ToolSpec
 from .errors import ToolDefinitionError
-from .models.base import Model, ToolSpec
 from .schema import drop_defaulted_nulls, strict_schema
 
 R = TypeVar("R")

@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import Any
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 from .loading import load_module, split_ref
 
 
@@ -34,9 +34,9 @@ def add_parser(sub: Any, model_help: str) -> None:
 
 def targets_in(refs: list[str]) -> list[Any]:
     """The agents, supervisors and workflows of each `FILE.py` (or its `NAME`), each file loaded once."""
-    from .agent import Agent
-    from .supervisor import Supervisor
-    from .workflow import Workflow
+    from ..agent.loop import Agent
+    from ..teams.supervisor import Supervisor
+    from ..workflow import Workflow
 
     kinds = (Agent, Supervisor, Workflow)
     modules: dict[str, Any] = {}
@@ -62,10 +62,10 @@ def targets_in(refs: list[str]) -> list[Any]:
 
 
 def command(args: argparse.Namespace) -> int:
-    from . import durable
+    from .. import durable
+    from ..models.defaults import set_default_model
+    from ..server.guard import is_loopback
     from .loading import load_model
-    from .models.defaults import set_default_model
-    from .server.guard import is_loopback
 
     token = args.token or os.environ.get("AGENTFLOW_TOKEN") or None
     if token is None and not is_loopback(args.host):
@@ -81,8 +81,8 @@ def command(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, targets: list[Any], url: str, token: str | None) -> int:
     import uvicorn
 
-    from . import durable
-    from .server import app
+    from .. import durable
+    from ..server import app
 
     rt = durable.launch(url, targets=targets, record_events=True)  # here, so a pending run's missing target is named
     try:

@@ -13,20 +13,20 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
+from ..core.errors import ConfigError, ModelError, OutputValidationError
+from ..core.events import Emit, Event, RunStarted, TextChunk
+from ..core.limits import Budget, Limits
+from ..core.messages import Message, ModelResponse, TextDelta, ToolCall
+from ..core.output import FINISH, OutputSchema
+from ..core.result import ModelStep, RunResult, StopReason, ToolStep
+from ..core.tool import Tool, ToolArgumentsError, ToolError, ToolTimeout, as_tool, to_observation
+from ..models import Model, ModelSettings, get_model
+from ..models.base import ToolSpec
+from ..models.defaults import default_model
+from ..runtime.requests import HumanReply, HumanRequest
+from ..runtime.runner import StepRunner
+from ..runtime.scope import Scope, conclude, entered, open_scope
 from .delegation import AgentTool, AlreadyAnswered, DelegationGuard, LoopDetected
-from .errors import ConfigError, ModelError, OutputValidationError
-from .events import Emit, Event, RunStarted, TextChunk
-from .human import HumanReply, HumanRequest
-from .limits import Budget, Limits
-from .messages import Message, ModelResponse, TextDelta, ToolCall
-from .models import Model, ModelSettings, get_model
-from .models.base import ToolSpec
-from .models.defaults import default_model
-from .output import FINISH, OutputSchema
-from .result import ModelStep, RunResult, StopReason, ToolStep
-from .runner import StepRunner
-from .scope import Scope, conclude, entered, open_scope
-from .tool import Tool, ToolArgumentsError, ToolError, ToolTimeout, as_tool, to_observation
 
 T = TypeVar("T")
 R = TypeVar("R")

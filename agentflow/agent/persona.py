@@ -32,9 +32,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .agent import Agent
-from .errors import ConfigError
-from .models import Model
+from ..core.errors import ConfigError
+from ..models import Model
+from .loop import Agent
 
 ENV = "AGENTFLOW_PERSONAS"
 REQUIRED = ("name", "role", "goal")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from .local import CATALOG, models_dir, pull, pulled_path
+    from ..local import CATALOG, models_dir, pull, pulled_path
 
     directory: Path = args.dir or models_dir()
     if args.action == "pull":
@@ -51,7 +51,7 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _server() -> str | None:
-    from .local.server import server_binary
+    from ..local.server import server_binary
 
     try:
         return server_binary()

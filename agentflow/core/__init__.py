@@ -1,0 +1,1 @@
+"""The floor every room stands on: messages, records, events, limits, errors, schemas, tools, results."""

@@ -1,0 +1,1 @@
+"""How model requests travel: the SDKs' HTTP client and its connection pool."""

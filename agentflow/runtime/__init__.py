@@ -1,0 +1,1 @@
+"""How runs execute and nest: the step runner, scopes, and asking a person."""

@@ -1,0 +1,1 @@
+"""Agents of agents: the supervisor and its modes, task agents made on the fly, conversations."""
