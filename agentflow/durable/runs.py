@@ -316,7 +316,7 @@ class DurableSession:
         turns = sorted((int(n), wf) for wf in found if (n := wf.workflow_id.rsplit("/", 1)[1]).isdigit())
         return [info_of(wf, await self.runtime._waiting(wf.workflow_id, wf.status)) for _, wf in turns]
 
-    async def send(self, text: str) -> Any:
+    async def send(self, text: str) -> RunResult[Any]:
         """One user turn, run durably; the `RunResult` (its `output` is the reply)."""
         return self.keep(await (await self.begin(text)).result())
 
