@@ -8,7 +8,7 @@ from .core.errors import AgentflowError, ConfigError, ModelError, OutputValidati
 from .core.events import Event, RunFinished, RunStarted, TextChunk
 from .core.limits import Budget, Limits
 from .core.messages import Message, ModelResponse, TextDelta, ToolCall, ToolCallDelta, Usage
-from .core.result import ModelStep, RunResult, Step, ToolStep
+from .core.result import ModelStep, Outcome, RunResult, Step, ToolStep
 from .core.tool import Tool, ToolError, tool
 from .models import FunctionModel, Model, ModelSettings, ScriptedModel, get_model
 from .runtime.runner import StepRunner
@@ -81,6 +81,7 @@ __all__ = [
     "ModelResponse",
     "ModelSettings",
     "ModelStep",
+    "Outcome",
     "OutputValidationError",
     "Plan",
     "PlanMade",

@@ -201,7 +201,7 @@ def page() -> str:
     parts = ["# agentflow reference", "",
              "Generated from the code by `python scripts/reference.py` (a test fails when this page and the code "
              "disagree). The README shows how the pieces fit; this page lists what each one holds.", "",
-             "## What runs return", ""]
+             "## What runs return", "", f"Every result is an `Outcome`: {doc(agentflow.Outcome)}", ""]
     parts += [record(c) for c in (RunResult, ModelStep, ToolStep, Usage, Message, ToolCall, ModelResponse,
                                   WorkflowResult, TaskRecord, ConversationResult, Verdict, Plan, PlanStep, Review,
                                   WorkItem, HumanRequest, HumanReply)]

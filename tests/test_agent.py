@@ -632,3 +632,4 @@ async def test_an_agents_model_can_be_replaced(monkeypatch: pytest.MonkeyPatch) 
     assert agent.model.name == "openai:gpt-4o-mini"
     with pytest.raises(ConfigError, match="model must be a 'provider:model' string or a Model, not int"):
         agent.model = 3  # type: ignore[assignment]
+

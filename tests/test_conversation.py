@@ -1176,3 +1176,21 @@ async def test_conversation_display_shows_manager_fallbacks_and_the_reason_it_en
     assert "✗ manager" not in text  # the fallback note says it once
     last = [line for line in text.splitlines() if line.strip()][-1]
     assert "ended" in last and "max_turns" in last
+
+
+async def test_every_kind_of_run_returns_an_outcome() -> None:
+    from agentflow import Outcome
+    from agentflow.workflow import Workflow, step
+
+    @step
+    def one() -> int:
+        return 1
+
+    agent_result = await Agent("a", model=ScriptedModel([call("finish", answer="x")])).run("go")
+    flow_result = await Workflow(one, name="w").run()
+    talk = await bridge_pair()[0].run()
+    for result in (agent_result, flow_result, talk):
+        assert isinstance(result, Outcome)
+        assert (result.ok, result.stop_reason) == (True, "finish"), result
+    assert (agent_result.output, flow_result.output, talk.output) == ("x", 1, Length(value=1149, unit="m"))
+    assert (agent_result.usage.requests, flow_result.usage.requests, talk.usage.requests) == (1, 0, 5)

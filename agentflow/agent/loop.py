@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
-from ..core.errors import ConfigError, ModelError, OutputValidationError
+from ..core.errors import ConfigError, ModelError, OutputValidationError, StopRun, keep_partial, partial_of
 from ..core.events import Emit, Event, RunStarted, TextChunk
 from ..core.limits import Budget, Limits
 from ..core.messages import Message, ModelResponse, TextDelta, ToolCall
@@ -60,15 +60,6 @@ async def _timed(awaitable: Awaitable[Any], seconds: float) -> Any:
         return await asyncio.wait_for(awaitable, max(seconds, 0.0))
     except TimeoutError:
         raise StopRun("max_time", "the wall-time limit was reached during a step") from None
-
-
-class StopRun(Exception):
-    """Ends a run with a reason and the history intact: raised for limits and the loop guard, and by
-    subclass hooks (`_before_turn`) that must stop the run."""
-
-    def __init__(self, reason: StopReason, detail: str) -> None:
-        self.reason: StopReason = reason
-        self.detail = detail
 
 
 class Agent(Generic[T]):
@@ -320,12 +311,12 @@ class _Run(Generic[T]):
         except StopRun as stop:
             return self.end(self.make_result(stop.reason, stop.detail))
         except asyncio.CancelledError as exc:  # e.g. a worklist task cancelled: its parent keeps what it did
-            exc.result = self.end(self.make_result("cancelled", "the run was cancelled"))  # type: ignore[attr-defined]
+            keep_partial(exc, self.end(self.make_result("cancelled", "the run was cancelled")))
             raise
         except Exception as exc:  # nothing paid for is lost: the partial result rides on the error
-            if not hasattr(exc, "result"):
-                exc.result = self.make_result("error", f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
-            self.end(exc.result)  # type: ignore[attr-defined]
+            if partial_of(exc) is None:
+                keep_partial(exc, self.make_result("error", f"{type(exc).__name__}: {exc}"))
+            self.end(partial_of(exc))
             raise
 
     async def call_model(self) -> ModelResponse:

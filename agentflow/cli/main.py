@@ -208,6 +208,7 @@ async def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..agent.loop import Agent
+    from ..core.result import Outcome
     from ..durable.codec import jsonable
     from ..teams.supervisor import Supervisor
     from ..workflow import Workflow, WorkflowError, WorkflowResult
@@ -246,24 +247,20 @@ async def _run(args: argparse.Namespace) -> int:
         result.error = str(e)
     finally:
         display.finish_turn(None)
-    if isinstance(result, WorkflowResult):
-        ok = result.error is None
-        data: dict[str, Any] = {"output": jsonable(result.output), "outputs": jsonable(result.outputs),
-                                "error": result.error}
-    else:
-        ok = result.stop_reason == "finish"
-        data = {"output": jsonable(result.output), "stop_reason": result.stop_reason, "detail": result.detail}
-    data["usage"] = result.usage.model_dump(mode="json")
+    done: Outcome = result
+    data: dict[str, Any] = {"output": jsonable(done.output), "stop_reason": done.stop_reason, "detail": done.detail,
+                            "usage": done.usage.model_dump(mode="json")}
+    if isinstance(result, WorkflowResult):  # and every task's output
+        data |= {"outputs": jsonable(result.outputs), "error": result.error}
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        output = data["output"]
-        if output is not None:
-            print(output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False))
-        if not ok:
-            print(f"agentflow: the run stopped: {data.get('stop_reason') or 'error'}: "
-                  f"{data.get('detail') or data.get('error')}", file=sys.stderr)
-    return 0 if ok else 1
+        if done.output is not None:
+            print(done.output if isinstance(done.output, str) else
+                  json.dumps(data["output"], indent=2, ensure_ascii=False))
+        if not done.ok:
+            print(f"agentflow: the run stopped: {done.stop_reason}: {done.detail}", file=sys.stderr)
+    return 0 if done.ok else 1
 
 
 def _input(item: str) -> tuple[str, Any]:

@@ -5,11 +5,36 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .result import RunResult
+    from .result import RunResult, StopReason
 
 
 class AgentflowError(Exception):
-    """Base of every error agentflow raises on purpose."""
+    """Base of every error agentflow raises on purpose. `result`: what the run it ended had
+    finished (a `RunResult`, `WorkflowResult` or `ConversationResult`), when it ended one."""
+
+    result: Any = None
+
+
+def keep_partial(exc: BaseException, result: Any) -> None:
+    """Let `result` (what a run finished) ride on an exception leaving the run, whatever its type:
+    a provider's error, a cancellation, a bug in a user's callback. Read it with `partial_of`."""
+    exc.result = result  # type: ignore[attr-defined]  # any exception; the one place that sets it
+
+
+def partial_of(exc: BaseException) -> Any:
+    """What the run an exception left had finished (`keep_partial`), or None."""
+    return getattr(exc, "result", None)
+
+
+class StopRun(Exception):
+    """Ends a run with a reason and the history intact: raised for limits and the loop guard, by the
+    loop's hooks that must stop the run, and by a supervisor's modes (a refused plan). Caught by the
+    run itself, which returns its best-effort result; it never reaches the caller."""
+
+    def __init__(self, reason: StopReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: StopReason = reason
+        self.detail = detail
 
 
 class ConfigError(AgentflowError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from .events import Event
 from .limits import LimitReason
@@ -56,3 +56,21 @@ class RunResult(Generic[T]):
     @property
     def ok(self) -> bool:
         return self.stop_reason == "finish"
+
+
+@runtime_checkable
+class Outcome(Protocol):
+    """What every kind of run returns — `RunResult`, `WorkflowResult`, `ConversationResult` — has:
+    the answer (`output`, None when there is none), whether the run reached it (`ok`), why it
+    ended (`stop_reason`, explained by `detail`) and what it cost (`usage`)."""
+
+    @property
+    def output(self) -> Any: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def stop_reason(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def usage(self) -> Usage: ...

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from ..agent.loop import Agent
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, partial_of
 from ..core.messages import Message
 from ..core.result import RunResult
 from ..teams.planning import Plan
@@ -76,7 +76,7 @@ class Entry:
         except WorkflowError as e:
             raise RunFailed(str(e), type(e).__name__, codec.encode_workflow(e.result)) from e
         except Exception as e:
-            partial = getattr(e, "result", None)
+            partial = partial_of(e)
             data = codec.encode_run(partial) if isinstance(partial, RunResult) else None
             raise RunFailed(f"{type(e).__name__}: {e}", type(e).__name__, data) from e
 

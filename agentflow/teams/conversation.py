@@ -23,7 +23,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 from pydantic import BaseModel, Field, create_model
 
 from ..agent.loop import Agent, EventStream, _Run, run_sync
-from ..core.errors import ConfigError, OutputValidationError
+from ..core.errors import ConfigError, OutputValidationError, keep_partial, partial_of
 from ..core.events import Emit, Event, RunFinished, RunStarted
 from ..core.limits import LimitReason, Limits
 from ..core.messages import Message, ToolCall, Usage, close_open_calls
@@ -312,8 +312,8 @@ class _Chat:
             result = await self.loop()
         except (Exception, asyncio.CancelledError) as exc:  # what was said and paid for rides on the error
             reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
-            exc.result = self.result(reason, f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
-            self.finished(exc.result)  # type: ignore[attr-defined]
+            keep_partial(exc, self.result(reason, f"{type(exc).__name__}: {exc}"))
+            self.finished(partial_of(exc))
             raise
         self.finished(result)
         return result

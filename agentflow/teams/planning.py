@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from ..agent.delegation import DelegationGuard, LoopDetected
 from ..agent.loop import Agent, Validator
 from ..core.dag import dependency_graph
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, StopRun
 from ..core.events import Event
 from ..core.messages import Message
 from ..core.result import ModelStep, RunResult, StopReason, ToolStep
@@ -89,12 +89,6 @@ def _as(kind: type[M], value: BaseModel) -> M:
     return kind.model_validate(value.model_dump())
 
 
-class _Halt(Exception):
-    def __init__(self, reason: StopReason, detail: str) -> None:
-        self.reason: StopReason = reason
-        self.detail = detail
-
-
 class PlanMode(Generic[T]):
     """One plan-mode run of a supervisor."""
 
@@ -131,7 +125,7 @@ class PlanMode(Generic[T]):
             await self.execute()
             output = await self.answer()
             return self.result("finish", "", output)
-        except _Halt as halt:
+        except StopRun as halt:
             return self.result(halt.reason, halt.detail, None)
         finally:
             for task in self.running:
@@ -170,7 +164,7 @@ class PlanMode(Generic[T]):
             kind="plan", question=f"Run this plan for {self.task!r}? Accept it, edit it or refuse it.",
             agent=self.scope.path, plan=plan.model_dump(mode="json"), default=HumanReply(approved=True)))
         if reply.approved is False:
-            raise _Halt("cancelled", f"the plan was refused{f': {reply.reason}' if reply.reason else ''}")
+            raise StopRun("cancelled", f"the plan was refused{f': {reply.reason}' if reply.reason else ''}")
         return None if reply.plan is None else Plan.model_validate(reply.plan)
 
     def check(self, plan: Plan | Sequence[PlanStep], known: set[str]) -> None:
@@ -199,7 +193,7 @@ class PlanMode(Generic[T]):
             done, _ = await asyncio.wait(self.running, timeout=self.scope.budget.remaining_seconds(),
                                          return_when=asyncio.FIRST_COMPLETED)
             if not done:
-                raise _Halt("max_time", "the wall-time limit was reached while plan steps ran")
+                raise StopRun("max_time", "the wall-time limit was reached while plan steps ran")
             finished = [self.collect(t) for t in done]
             if self.should_review(finished):
                 await self.review(finished)
@@ -222,7 +216,7 @@ class PlanMode(Generic[T]):
         step = self.running.pop(task)
         error = task.exception()
         if isinstance(error, LoopDetected):
-            raise _Halt("loop", str(error))
+            raise StopRun("loop", str(error))
         if error is None:
             self.done[step.id] = task.result()
             self.publish(step, "done", output=to_observation(self.done[step.id]))
@@ -291,7 +285,7 @@ class PlanMode(Generic[T]):
         self.messages = result.messages
         self.log.extend(result.steps)
         if not result.ok:
-            raise _Halt(result.stop_reason, result.detail)
+            raise StopRun(result.stop_reason, result.detail)
         return result.output
 
     def publish(self, step: PlanStep, status: Literal["started", "done", "failed", "cancelled"],

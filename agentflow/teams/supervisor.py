@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from ..agent.delegation import AgentTool
 from ..agent.loop import Agent, EventStream, run_sync
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, partial_of
 from ..core.events import Emit, RunStarted
 from ..core.limits import Budget, Limits
 from ..core.messages import Message, Usage, close_open_calls
@@ -164,8 +164,8 @@ class Supervisor(Generic[T]):
         try:
             result = await self._mode_run(scope, task, history, plan)
         except Exception as exc:
-            if hasattr(exc, "result"):
-                conclude(scope, parent, exc.result)  # type: ignore[attr-defined]
+            if (partial := partial_of(exc)) is not None:
+                conclude(scope, parent, partial)
             raise
         conclude(scope, parent, result)
         return result
@@ -210,8 +210,8 @@ class Session(Generic[T]):
         try:
             result = await self.supervisor._execute(text, None, None, None, self.messages, None, emit, deltas)
         except (Exception, asyncio.CancelledError) as exc:  # keep what a failed or cancelled turn paid for
-            if isinstance(getattr(exc, "result", None), RunResult):
-                self._keep(exc.result)  # type: ignore[attr-defined]
+            if isinstance(partial := partial_of(exc), RunResult):
+                self._keep(partial)
             raise
         self._keep(result)
         return result

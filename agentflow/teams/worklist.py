@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..agent.delegation import DelegationGuard, LoopDetected
-from ..agent.loop import Agent, StopRun, _Run
+from ..agent.loop import Agent, _Run
 from ..core.dag import CycleError, check_acyclic, new_graph
+from ..core.errors import StopRun
 from ..core.events import Event
 from ..core.messages import Message
 from ..core.result import RunResult

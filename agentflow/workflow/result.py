@@ -93,6 +93,17 @@ class WorkflowResult(Generic[T]):
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def stop_reason(self) -> str:
+        """`finish` (every task done, or a step said `should_continue=False`) or `error`."""
+        return "finish" if self.error is None else "error"
+
+    @property
+    def detail(self) -> str:
+        if self.error is not None:
+            return self.error
+        return f"stopped by {self.stopped_by}" if self.stopped_by else ""
+
 
 class WorkflowError(AgentflowError):
     """A task failed: the message names it and shows its inputs; `result` holds everything that
