@@ -3,8 +3,8 @@
 from typing import TYPE_CHECKING, Any
 
 from .agent.delegation import AgentTool
-from .agent.loop import Agent, AgentStream, EventStream
-from .core.errors import AgentflowError, ConfigError, ModelError, OutputValidationError, ToolDefinitionError
+from .agent.loop import Agent, AgentStream, EventStream, Run
+from .core.errors import AgentflowError, ConfigError, ModelError, OutputValidationError, StopRun, ToolDefinitionError
 from .core.events import Event, RunFinished, RunStarted, TextChunk
 from .core.limits import Budget, Limits
 from .core.messages import Message, ModelResponse, TextDelta, ToolCall, ToolCallDelta, Usage
@@ -89,12 +89,14 @@ __all__ = [
     "PlanStepChanged",
     "Review",
     "RunFinished",
+    "Run",
     "RunResult",
     "RunStarted",
     "ScriptedModel",
     "Session",
     "SpeakerChosen",
     "Step",
+    "StopRun",
     "StepRunner",
     "Supervisor",
     "TextChunk",

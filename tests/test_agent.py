@@ -633,3 +633,33 @@ async def test_an_agents_model_can_be_replaced(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ConfigError, match="model must be a 'provider:model' string or a Model, not int"):
         agent.model = 3  # type: ignore[assignment]
 
+
+
+async def test_a_subclass_changes_the_loop_through_its_hooks() -> None:
+    from agentflow import Run, StopRun
+
+    class Careful(Agent[str]):
+        refused = 0
+
+        async def before_turn(self, run: Run[str]) -> None:
+            run.messages.append(Message.user(f"(turn {len(run.steps)})"))
+            if len(run.steps) > 6:
+                raise StopRun("max_steps", "careful enough")
+
+        def refuse_finish(self, run: Run[str]) -> str | None:
+            self.refused += 1
+            return "Check once more." if self.refused == 1 else None
+
+    seen: list[str] = []
+
+    def reply(info: RequestInfo) -> Any:
+        seen.append(info.last.content or "")
+        return call("finish", answer="sure")
+
+    agent = Careful("careful", model=FunctionModel(reply))
+    result = await agent.run("go")
+    assert result.output == "sure" and agent.refused == 2
+    assert [s.error for s in result.steps if isinstance(s, ToolStep)] == ["rejected", None]
+    assert seen == ["go", "(turn 2)"]
+    stopped = await Careful("stops", model=FunctionModel(lambda info: "thinking")).run("go")
+    assert (stopped.stop_reason, stopped.detail) == ("max_steps", "careful enough")

@@ -38,7 +38,8 @@ from agentflow import (
 from agentflow.cli.display import ConversationDisplay
 from agentflow.models import FunctionModel, RequestInfo, ScriptedModel, call
 from agentflow.models.scripted import Reply
-from agentflow.teams.conversation import BEGIN_PROXY, stale_reason
+from agentflow.runtime.guards import stale_reason
+from agentflow.teams.conversation import BEGIN_PROXY
 
 # -- helpers ------------------------------------------------------------------------------------
 

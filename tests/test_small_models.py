@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentflow import Agent, FunctionModel, ModelSettings, Supervisor, tool
-from agentflow.agent.loop import FAILED_AGAIN, REPEATED
 from agentflow.models import RequestInfo, ToolSpec, call
 from agentflow.models.openai import OpenAIModel, action_schema, constrained_messages
+from agentflow.runtime.guards import FAILED_AGAIN, REPEATED
 
 CALLS: list[int] = []
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import ConfigDict, Field, create_model
 
 from ..core.tool import Tool, ToolError, to_observation
+from ..runtime.guards import DelegationGuard
 from ..runtime.scope import current_scope
 
 if TYPE_CHECKING:
@@ -22,14 +23,6 @@ if TYPE_CHECKING:
 TASK_DOC = "The task, complete and self-contained: the agent sees nothing but this and the context."
 CONTEXT_DOC = ("Results of other agents or facts from the user that the agent needs (it cannot see your "
                "conversation). Leave it out when you have none: never guess.")
-
-
-class AlreadyAnswered(ToolError):
-    """The same task was given to the same agent again after it answered: the answer is repeated."""
-
-
-class LoopDetected(ToolError):
-    """The same task was delegated again after being refused: the calling run stops (`stop_reason="loop"`)."""
 
 
 class AgentTool(Tool[Any]):
@@ -77,43 +70,3 @@ class AgentTool(Tool[Any]):
             raise ToolError(f"{self.agent.name} stopped before finishing the task "
                             f"({result.stop_reason}: {result.detail}).")
         return result.output
-
-
-class DelegationGuard:
-    """One run's memory of what it delegated. A task that succeeded may not be handed out again
-    (the answer is shown instead); one that failed may be retried once. Asking again after a
-    refusal ends the run with `stop_reason="loop"`."""
-
-    def __init__(self) -> None:
-        self._attempts: dict[str, int] = {}
-        self._refused: dict[str, int] = {}
-        self._answers: dict[str, Any] = {}
-        self._running: set[str] = set()
-
-    def begin(self, agent: str, task: str, context: Any) -> str:
-        key = f"{agent}\n{' '.join(task.lower().split())}\n{to_observation(context) if context is not None else ''}"
-        refusal = self._refusal(agent, key)
-        if refusal is not None:
-            self._refused[key] = self._refused.get(key, 0) + 1
-            if self._refused[key] > 1:
-                raise LoopDetected(f"the same task was delegated to {agent} again after being refused: {task!r}")
-            raise (AlreadyAnswered if key in self._answers else ToolError)(refusal)
-        self._attempts[key] = self._attempts.get(key, 0) + 1
-        self._running.add(key)
-        return key
-
-    def end(self, key: str, answer: Any) -> None:
-        self._running.discard(key)
-        if answer is not None:
-            self._answers[key] = answer
-
-    def _refusal(self, agent: str, key: str) -> str | None:
-        if key in self._running:
-            return f"{agent} is already working on this exact task; its result will come back once. Do not repeat it."
-        if key in self._answers:
-            return (f"You already gave {agent} this exact task and it answered: {to_observation(self._answers[key])}. "
-                    "Use that answer (finish with it if it completes the request); do not ask again.")
-        if self._attempts.get(key, 0) >= 2:
-            return (f"{agent} failed this exact task twice. Change the task, give it to another agent, "
-                    "or finish with what you have.")
-        return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
@@ -23,10 +22,11 @@ from ..core.tool import Tool, ToolArgumentsError, ToolError, ToolTimeout, as_too
 from ..models import Model, ModelSettings, get_model
 from ..models.base import ToolSpec
 from ..models.defaults import default_model
+from ..runtime.guards import REPEATED, AlreadyAnswered, DelegationGuard, LoopDetected, noted_if_repeated
 from ..runtime.requests import HumanReply, HumanRequest
 from ..runtime.runner import StepRunner
 from ..runtime.scope import Scope, conclude, entered, open_scope
-from .delegation import AgentTool, AlreadyAnswered, DelegationGuard, LoopDetected
+from .delegation import AgentTool
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,24 +36,6 @@ Validator = Callable[[Any], object]
 
 NUDGE = "You replied without calling a tool. Call `finish` with the final answer if the task is done; " \
         "otherwise call one of your tools."
-
-REPEATED = ("\n(You made this same call before and got this same result. Do not repeat it: if the result answers "
-            "the task, call `finish` with the answer now; otherwise take a different action.)")
-
-FAILED_AGAIN = ("\n(You made this same call before and it failed the same way. Do not repeat it: change the "
-                "arguments, or take a different action.)")
-
-
-def _plain(observation: str) -> str:
-    return observation.removesuffix(REPEATED).removesuffix(FAILED_AGAIN)
-
-
-def _arguments(call: ToolCall) -> Any:
-    try:
-        return json.loads(call.arguments or "{}")
-    except ValueError:
-        return call.arguments
-
 
 async def _timed(awaitable: Awaitable[Any], seconds: float) -> Any:
     try:
@@ -190,7 +172,7 @@ class Agent(Generic[T]):
 
         Inside another run's tool call, this run becomes that run's child (budget, events, steps).
         `history` continues an earlier conversation (`RunResult.messages`) instead of starting anew."""
-        return await self._start(task, budget, runner, path, history, None).run()
+        return await self.start(task, budget=budget, runner=runner, path=path, history=history).run()
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult[T]:
         """`run` for code without an event loop."""
@@ -201,29 +183,44 @@ class Agent(Generic[T]):
                deltas: bool = False) -> EventStream[RunResult[T]]:
         """The run's events (its steps, and every sub-agent's) as they happen; `.result` at the end.
         `deltas=True` adds this agent's reply text as it is generated (`TextChunk` events)."""
-        return EventStream(lambda emit: self._start(task, budget, runner, path, history, emit, deltas).run())
+        return EventStream(lambda emit: self.start(task, budget=budget, runner=runner, path=path, history=history,
+                                                   emit=emit, deltas=deltas).run())
 
-    def _start(self, task: str, budget: Budget | None, runner: StepRunner | None, path: str | None,
-               history: Sequence[Message] | None, emit: Emit | None, deltas: bool = False) -> _Run[T]:
+    def start(self, task: str, *, budget: Budget | None = None, runner: StepRunner | None = None,
+              path: str | None = None, history: Sequence[Message] | None = None, emit: Emit | None = None,
+              deltas: bool = False) -> Run[T]:
+        """A new run of the task, not started yet: `await agent.start(task).run()` is `agent.run(task)`."""
         scope, parent = open_scope(self.name, self.limits, budget=budget, runner=runner, path=path, emit=emit,
                                    deltas=deltas)
-        return self._new_run(task, scope, parent, history)
+        return Run(self, task, scope, parent, history)
 
-    async def _run_in(self, scope: Scope, task: str, history: Sequence[Message] | None) -> RunResult[T]:
-        """A run that is a phase of its caller's run (a supervisor's planning call): the caller's scope,
-        no start and end events of its own, not one of its children."""
-        return await self._new_run(task, scope, None, history, announce=False).run()
+    async def run_in(self, scope: Scope, task: str, history: Sequence[Message] | None = None) -> RunResult[T]:
+        """A run that is a phase of its caller's run (a supervisor's planning call, a workflow task): the
+        caller's scope, no start and end events of its own, not one of its children."""
+        return await Run(self, task, scope, None, history, announce=False).run()
 
-    def _new_run(self, task: str, scope: Scope, parent: Scope | None, history: Sequence[Message] | None,
-                 announce: bool = True) -> _Run[T]:
-        """The state of a new run; a subclass may bring its own loop variant (conversation turns do)."""
-        return _Run(self, task, scope, parent, history, announce)
+    # -- hooks: how agents with a loop of their own (a worklist's, a conversation's) change this one ----
 
-    async def _before_turn(self, run: _Run[T]) -> None:
-        """Runs before each model call after the first; a subclass may add messages to `run.messages`."""
+    async def before_turn(self, run: Run[T]) -> None:
+        """Before each model call after the first: may add messages to `run.messages`, or raise
+        `StopRun` to end the run."""
 
-    def _refuse_finish(self, run: _Run[T]) -> str | None:
-        """Why `finish` may not be accepted yet (a subclass hook), or None."""
+    def refuse_finish(self, run: Run[T]) -> str | None:
+        """Why the model may not end the run yet (it is told so, and goes on), or None."""
+        return None
+
+    def on_text(self, run: Run[T], text: str) -> None:
+        """The model replied with text and no tool call: with `ends_with="text"` the text is the answer
+        (unless `refuse_finish` says not yet); otherwise the model is nudged to act or finish."""
+        refusal = self.refuse_finish(run)
+        if self.ends_with == "text" and refusal is None:
+            run.output, run.finished = cast(T, text), True
+        else:
+            run.messages.append(Message.user(refusal or NUDGE))
+
+    def on_call(self, run: Run[T], call: ToolCall) -> Awaitable[ToolStep] | None:
+        """A tool call this agent handles itself, before its tools and `finish` (a conversation's `say`):
+        the step it makes, or None for the usual handling."""
         return None
 
 
@@ -269,8 +266,9 @@ class EventStream(Generic[R]):
 AgentStream = EventStream  # the name `Agent.stream` returned before events covered sub-agents
 
 
-class _Run(Generic[T]):
-    """The state of one run, and the loop."""
+class Run(Generic[T]):
+    """The state of one run, and the loop. The agent's hooks (`before_turn`, `refuse_finish`, `on_text`,
+    `on_call`) see it: `messages`, `steps`, `output`, `finished`, `scope`."""
 
     def __init__(self, agent: Agent[T], task: str, scope: Scope, parent: Scope | None,
                  history: Sequence[Message] | None, announce: bool = True) -> None:
@@ -295,12 +293,12 @@ class _Run(Generic[T]):
             self.specs = self.agent.specs_for(self.agent.model)
             while not self.finished:
                 if self.steps:
-                    await self.within_time(self.agent._before_turn(self))
+                    await self.within_time(self.agent.before_turn(self))
                 response = await self.call_model()
                 self.record(ModelStep(agent=self.path, index=0, response=response))
                 calls = response.message.tool_calls
                 if not calls:
-                    self.end_on_text(response.message.content or "")
+                    self.agent.on_text(self, response.message.content or "")
                     continue
                 done: list[ToolStep] = await self.within_time(asyncio.gather(*map(self.call_tool, calls)))
                 for step in done:
@@ -349,17 +347,12 @@ class _Run(Generic[T]):
         raise ModelError(f"{model.name}: the stream ended without a complete reply", provider=model.provider,
                          model=model.model_name)
 
-    def end_on_text(self, text: str) -> None:
-        refusal = self.agent._refuse_finish(self)
-        if self.agent.ends_with == "text" and refusal is None:
-            self.output, self.finished = cast(T, text), True
-        else:
-            self.messages.append(Message.user(refusal or NUDGE))
-
     async def call_tool(self, call: ToolCall) -> ToolStep:
         def step(observation: str, error: str | None = None) -> ToolStep:
             return ToolStep(agent=self.path, index=0, call=call, observation=observation, error=error)
 
+        if (own := self.agent.on_call(self, call)) is not None:
+            return await own
         if call.name == FINISH:
             return self.accept_finish(call, step)
         tool = self.agent.tools.get(call.name)
@@ -404,13 +397,10 @@ class _Run(Generic[T]):
         """Small models often repeat a call whose result they already have, until max_steps: say so."""
         last = next((s for s in reversed(self.steps) if isinstance(s, ToolStep) and s.call.name == step.call.name),
                     None)
-        if (last is None or _plain(last.observation) != step.observation
-                or _arguments(last.call) != _arguments(step.call)):
-            return step
-        return step.model_copy(update={"observation": step.observation + (FAILED_AGAIN if step.error else REPEATED)})
+        return noted_if_repeated(last, step)
 
     def accept_finish(self, call: ToolCall, step: Callable[[str, str | None], ToolStep]) -> ToolStep:
-        if refusal := self.agent._refuse_finish(self):
+        if refusal := self.agent.refuse_finish(self):
             return step(refusal, "rejected")
         try:
             output = self.agent.output.validate(call.arguments)

@@ -23,12 +23,11 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.history import FileHistory, InMemoryHistory
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..agent import persona
 from ..core.errors import AgentflowError, ConfigError
 from ..core.messages import Message, Usage
 from ..models import Model
@@ -36,17 +35,16 @@ from ..runtime.requests import HumanReply, HumanRequest
 from ..runtime.runner import StepRunner, using
 from ..runtime.scope import listening
 from ..teams.planning import Plan
-from ..teams.supervisor import Mode, OnPlan, Session, Supervisor
+from ..teams.supervisor import Session
 from .display import Display, short
 from .loading import load_model
+from .team import MODES, NAME, ChatConfig, team
 
 if TYPE_CHECKING:
     from ..durable import DurableRun, DurableSession
 
-NAME = "assistant"
 TARGET = "agentflow.chat"  # the durable target name of every chat session's supervisor
 CHATS = Path(".agentflow") / "chats"
-INSTRUCTIONS = "You are a helpful assistant talking with a person in a terminal. Be brief and concrete."
 COMMANDS = {
     "/help": "this list",
     "/agents": "the task agents and their tools",
@@ -62,26 +60,6 @@ COMMANDS = {
     "/mode": "switch mode: /mode route|plan|worklist",
     "/quit": "leave (also Ctrl-D)",
 }
-MODES = ("route", "plan", "worklist")
-
-
-class ChatConfig(BaseModel):
-    """What a chat session is made of; saved with it."""
-
-    personas: list[str] = Field(default_factory=list[str], description="its task agents; empty: every persona")
-    persona_dirs: list[str] = Field(default_factory=list[str])
-    mode: Mode = "route"
-    model: str | None = None
-    root: str = "."
-    allow_hosts: list[str] = Field(default_factory=list[str])
-    timeout: float = 30.0
-
-
-def team(config: ChatConfig, model: Model, on_plan: OnPlan | None = None) -> Supervisor[str]:
-    """The supervisor of a chat (or of `agentflow run`): the named personas as its task agents."""
-    agents = [p.agent(model=model, root=config.root, allow_hosts=config.allow_hosts, timeout=config.timeout)
-              for p in persona.pick(config.personas or None, config.persona_dirs)]
-    return Supervisor(agents, model=model, mode=config.mode, name=NAME, instructions=INSTRUCTIONS, on_plan=on_plan)
 
 
 def new_session_id() -> str:

@@ -144,7 +144,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from .chat import ChatConfig
+    from .team import ChatConfig
 
     names = [n.strip() for item in args.persona for n in item.split(",") if n.strip()]
     return ChatConfig(personas=names, persona_dirs=args.personas, mode=args.mode, model=args.model,
@@ -232,7 +232,7 @@ async def _run(args: argparse.Namespace) -> int:
     else:
         if args.input or args.task is not None:
             raise ConfigError("a task in quotes takes no --input and no second argument")
-        from .chat import team
+        from .team import team
 
         supervisor = team(_config(args), load_model(args.model))
         stream = supervisor.stream(args.target)

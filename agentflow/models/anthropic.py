@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -12,12 +11,12 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
 
-from ..core.errors import ConfigError
 from ..core.messages import FinishReason, Message, ModelResponse, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
-from .base import Model, ModelSettings, OutputSpec, ToolSpec
-from .prices import Price, find_price
-from .retry import RetryPolicy, call_with_retries
-from .transport.http import ClientPerLoop, dumps
+from .base import ModelSettings, OutputSpec, ToolSpec
+from .prices import Price
+from .retry import RetryPolicy
+from .sdk import SDKModel
+from .transport.http import dumps
 from .transport.pool import with_flat_pool
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -26,10 +25,12 @@ _FINISH: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop",
                                     "max_tokens": "length", "refusal": "content_filter"}
 
 
-class AnthropicModel(Model):
+class AnthropicModel(SDKModel):
     """A Claude model. `base_url`/`api_key` default to `ANTHROPIC_BASE_URL`/`ANTHROPIC_API_KEY`."""
 
     provider = "anthropic"
+    default_url, url_env, key_env = ANTHROPIC_URL, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"
+    other_servers = "a compatible server"
 
     def __init__(
         self,
@@ -43,25 +44,9 @@ class AnthropicModel(Model):
         prices: Price | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        self.model_name = model
-        self.base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL).rstrip("/")
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            if self.base_url == ANTHROPIC_URL:
-                raise ConfigError(
-                    f"no API key for anthropic:{model}. Fix: set ANTHROPIC_API_KEY, or pass api_key=, "
-                    "or point base_url= (ANTHROPIC_BASE_URL) at a compatible server"
-                )
-            key = "no-key"
-        self.settings = settings or ModelSettings()
-        self.retry = retry or RetryPolicy()
-        self.price = prices or find_price(self.name)
-        self._clients = ClientPerLoop(
-            lambda: AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
-                                   http_client=with_flat_pool(anthropic.DefaultAsyncHttpxClient()),
-                                   default_headers=headers)
-        )
-        self._headers = {"Content-Type": "application/json"}
+        self._connect(model, base_url, api_key, retry, settings, prices, lambda key, url: AsyncAnthropic(
+            api_key=key, base_url=url, timeout=timeout, max_retries=0, default_headers=headers,
+            http_client=with_flat_pool(anthropic.DefaultAsyncHttpxClient())))
 
     async def request(
         self,
@@ -192,10 +177,6 @@ class AnthropicModel(Model):
         message = Message.assistant("".join(text) or None, calls)
         return ModelResponse(message=message, usage=usage, finish_reason=_FINISH.get(stop or "end_turn", "stop"),
                              model=model)
-
-    def _retrying(self, send: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
-        return call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
-                                 base_url=self.base_url, key_env="ANTHROPIC_API_KEY")
 
 
 def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -8,9 +8,8 @@ the server's grammar makes every reply a valid action, which we turn back into a
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any, Literal
 
@@ -21,10 +20,11 @@ from openai import AsyncOpenAI
 from ..core.errors import ConfigError
 from ..core.messages import FinishReason, Message, ModelResponse, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
 from ..core.schema import is_nullable
-from .base import Model, ModelSettings, OutputSpec, ToolSpec
-from .prices import Price, find_price
-from .retry import RetryPolicy, call_with_retries
-from .transport.http import ClientPerLoop, dumps
+from .base import ModelSettings, OutputSpec, ToolSpec
+from .prices import Price
+from .retry import RetryPolicy
+from .sdk import SDKModel
+from .transport.http import dumps
 from .transport.pool import with_flat_pool
 
 ToolCalling = Literal["native", "constrained"]
@@ -33,13 +33,15 @@ _FINISH: dict[str, FinishReason] = {"stop": "stop", "tool_calls": "tool_calls", 
                                     "length": "length", "content_filter": "content_filter"}
 
 
-class OpenAIModel(Model):
+class OpenAIModel(SDKModel):
     """A model behind the OpenAI Chat Completions API.
 
     `base_url` and `api_key` default to `OPENAI_BASE_URL` and `OPENAI_API_KEY`, as in the SDK.
     A server other than OpenAI's needs no key."""
 
     provider = "openai"
+    default_url, url_env, key_env = OPENAI_URL, "OPENAI_BASE_URL", "OPENAI_API_KEY"
+    other_servers = "a local OpenAI-compatible server"
 
     def __init__(
         self,
@@ -57,27 +59,12 @@ class OpenAIModel(Model):
     ) -> None:
         if tool_calling not in ("native", "constrained"):
             raise ConfigError(f"tool_calling={tool_calling!r} is not known; use 'native' or 'constrained'")
-        self.model_name = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            if self.base_url == OPENAI_URL:
-                raise ConfigError(
-                    f"no API key for openai:{model}. Fix: set OPENAI_API_KEY, or pass api_key=, "
-                    "or point base_url= (OPENAI_BASE_URL) at a local OpenAI-compatible server"
-                )
-            key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) ignore it
+        self._connect(model, base_url, api_key, retry, settings, prices, lambda key, url: AsyncOpenAI(
+            api_key=key, base_url=url, timeout=timeout, max_retries=0, default_headers=headers,
+            http_client=with_flat_pool(openai.DefaultAsyncHttpxClient())))
         self.tool_calling: ToolCalling = tool_calling
         self.replies_in_text = tool_calling == "native"
         self.strict = strict
-        self.settings = settings or ModelSettings()
-        self.retry = retry or RetryPolicy()
-        self.price = prices or find_price(self.name)
-        self._clients = ClientPerLoop(
-            lambda: AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0,
-                                http_client=with_flat_pool(openai.DefaultAsyncHttpxClient()), default_headers=headers)
-        )
-        self._headers = {"Content-Type": "application/json"}
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -203,10 +190,6 @@ class OpenAIModel(Model):
         else:  # outside strict mode `additionalProperties: false` is not enforced: don't pay tokens for it
             fn["parameters"] = _loose(tool.parameters)
         return {"type": "function", "function": fn}
-
-    def _retrying(self, send: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
-        return call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
-                                 base_url=self.base_url, key_env="OPENAI_API_KEY")
 
     # -- response -------------------------------------------------------------------------------
 

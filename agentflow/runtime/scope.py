@@ -22,8 +22,8 @@ from ..core.tool import to_observation
 from .runner import StepRunner, ambient_runner
 
 if TYPE_CHECKING:
-    from ..agent.delegation import DelegationGuard
     from ..core.result import RunResult
+    from .guards import DelegationGuard
 
 
 @dataclass(eq=False)

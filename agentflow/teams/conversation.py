@@ -14,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel, Field, create_model
 
-from ..agent.loop import Agent, EventStream, _Run, run_sync
+from ..agent.loop import Agent, EventStream, Run, run_sync
 from ..core.errors import ConfigError, OutputValidationError, keep_partial, partial_of
 from ..core.events import Emit, Event, RunFinished, RunStarted
 from ..core.limits import LimitReason, Limits
@@ -32,6 +30,7 @@ from ..core.result import RunResult, StopReason, ToolStep
 from ..core.tool import to_observation
 from ..models import Model, ModelSettings
 from ..models.base import ToolSpec
+from ..runtime.guards import stale_reason
 from ..runtime.scope import Scope, entered, open_scope
 
 T = TypeVar("T")
@@ -189,7 +188,7 @@ class _Speaker(Agent[Any]):
             max_output_retries=agent.max_output_retries, description=agent.description,
             ends_with="text" if output is str else "finish")
         self.concludes = verdict is not None
-        self.too_early: str | None = None  # set while no one else has spoken: a verdict then judges nothing
+        self.too_early: str | None = None  # during a turn (see turn()): why a verdict would judge nothing yet
         if self.concludes:
             self._specs = [self.output.finish_spec(VERDICT) if t.name == FINISH else t for t in self._specs]
         self.say = ToolSpec(name=SAY, description=f"Send your next message to {to}: a request, a question, an "
@@ -202,11 +201,15 @@ class _Speaker(Agent[Any]):
             specs = [s for s in specs if s.name != FINISH]
         return [*specs, self.say] if self.concludes and not model.replies_in_text else specs
 
-    def _new_run(self, task: str, scope: Scope, parent: Scope | None, history: Sequence[Message] | None,
-                 announce: bool = True) -> _Run[Any]:
-        return _TurnRun(self, task, scope, parent, history, announce)
+    async def turn(self, text: str, history: list[Message], too_early: str | None, deltas: bool) -> RunResult[Any]:
+        """One turn of this participant; `too_early` (why a verdict would judge nothing yet) holds for it."""
+        self.too_early = too_early
+        try:
+            return await self.start(text, history=history, deltas=deltas).run()
+        finally:
+            self.too_early = None
 
-    def _refuse_finish(self, run: _Run[Any]) -> str | None:
+    def refuse_finish(self, run: Run[Any]) -> str | None:
         if self.concludes and self.too_early:
             return self.too_early
         if not any(spec.name == FINISH for spec in run.specs):
@@ -214,21 +217,19 @@ class _Speaker(Agent[Any]):
                    "instead."
         return None
 
+    def on_text(self, run: Run[Any], text: str) -> None:
+        """A turn ends with its text: the message to the others."""
+        run.output, run.finished = text, True
 
-class _TurnRun(_Run[Any]):
-    """One turn: it ends with a text reply (or `say`), or with `finish`."""
+    def on_call(self, run: Run[Any], call: ToolCall) -> Awaitable[ToolStep] | None:
+        return self._say(run, call) if call.name == SAY and self.concludes else None
 
-    def end_on_text(self, text: str) -> None:
-        self.output, self.finished = text, True
-
-    async def call_tool(self, call: ToolCall) -> ToolStep:
-        if call.name != SAY or not cast(_Speaker, self.agent).concludes:
-            return await super().call_tool(call)
-
+    async def _say(self, run: Run[Any], call: ToolCall) -> ToolStep:
+        """`say` (for models that can only call tools): the message ends the turn."""
         def step(observation: str, error: str | None = None) -> ToolStep:
-            return ToolStep(agent=self.path, index=0, call=call, observation=observation, error=error)
+            return ToolStep(agent=run.path, index=0, call=call, observation=observation, error=error)
 
-        if isinstance(self.output, Verdict):  # `finish` in the same reply: the verdict ends the conversation
+        if isinstance(run.output, Verdict):  # `finish` in the same reply: the verdict ends the conversation
             return step("Not sent: your `finish` ended the conversation.", "rejected")
         try:
             message = call.parsed_arguments().get("message")
@@ -237,7 +238,7 @@ class _TurnRun(_Run[Any]):
         if not isinstance(message, str):
             why = message if isinstance(message, ValueError) else "`message` (a string) is required"
             return step(f"Invalid arguments for say: {why}. Call it again with your message.", "invalid_arguments")
-        self.end_on_text(message)
+        self.on_text(run, message)
         return step("Sent.")
 
 
@@ -372,14 +373,11 @@ class _Chat:
         if wrap_up is not None:
             text = (text + WRAP_UP.format(why=wrap_up)).strip()
         member.seen = len(self.transcript)
-        if not any(t.speaker not in (USER, member.name) for t in self.transcript):
-            member.agent.too_early = "Too early for a verdict: no one else has said anything yet. Send your first " \
-                                     "message instead."
-        else:
-            member.agent.too_early = None
+        alone = not any(t.speaker not in (USER, member.name) for t in self.transcript)
+        too_early = "Too early for a verdict: no one else has said anything yet. Send your first message " \
+                    "instead." if alone else None
         with entered(self.scope.within(f"turn/{self.turns + 1}")):
-            run = await member.agent._start(text or member.begin, None, None, None, member.history, None,
-                                            self.deltas).run()
+            run = await member.agent.turn(text or member.begin, member.history, too_early, self.deltas)
         member.history = close_open_calls(run.messages)
         if run.ok and isinstance(run.output, str):
             member.history = _as_said(member.history, run.output)
@@ -405,45 +403,6 @@ class _Chat:
         output = None if result.verdict is None else to_observation(result.verdict.result)
         self.scope.publish(RunFinished(agent=self.scope.path, id=self.scope.key, stop_reason=result.stop_reason,
                                        detail=result.detail, usage=result.usage, output=output))
-
-
-FILLER = frozenset("""
-a again all alright also and any anything anytime appreciate appreciated as ask assist assistance awesome be been
-best bet bye can care cheers could course day do don't done else enjoy evening feel fine for free from further
-get glad go good goodbye great happy have help helped helpful helps hesitate hope i i'll i'm if it it's just know
-later let likewise luck me more much my need next nice no not now of oh ok okay on other our out perfect pleasure
-problem question questions reach ready really same see set sir so soon sure take talk thank thanks that that's
-the there this time to too until up very was we welcome well what whenever will wish with wonderful work working
-you you're you've your yours yw
-""".split())
-
-
-FAREWELL = frozenset("bye goodbye thanks thank welcome bet cheers care pleasure anytime luck later soon glad "
-                     "appreciate appreciated day evening questions hesitate free".split())
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def stale_reason(text: str, recent: Sequence[str]) -> str | None:
-    """Why a message adds nothing (empty, a farewell, a near-repeat of a recent message), or None."""
-    words = _words(text)
-    if not words:
-        return "an empty message"
-    if len(words) <= 30 and FAREWELL.intersection(words) and FILLER.issuperset(words):
-        return "a farewell"
-    norm = " ".join(words)[:2000]
-    for before in recent:
-        other = " ".join(_words(before))[:2000]
-        if min(len(norm), len(other)) < 40:  # short: a one-word change is a different message
-            if norm == other:
-                return "a repeat"
-            continue
-        matcher = SequenceMatcher(None, norm, other, autojunk=False)
-        if matcher.real_quick_ratio() >= 0.9 and matcher.quick_ratio() >= 0.9 and matcher.ratio() >= 0.9:
-            return "a repeat"
-    return None
 
 
 def _as_said(messages: list[Message], text: str) -> list[Message]:
@@ -625,7 +584,7 @@ class _Chooser:
         task = f"The conversation so far:\n\n{view}\n\nWho speaks next? (The last to speak was {chat.last_speaker}.)"
         try:
             with entered(chat.scope.within(f"pick/{chat.turns + 1}")):
-                run = await self.llm._start(task, None, None, None, None, None).run()
+                run = await self.llm.start(task).run()
         except OutputValidationError as e:
             run = e.result
         if run.ok and (name := self.member(str(getattr(run.output, "speaker", "")))) is not None:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from ..agent.delegation import DelegationGuard, LoopDetected
 from ..agent.loop import Agent, Validator
 from ..core.dag import dependency_graph
 from ..core.errors import ConfigError, StopRun
@@ -22,6 +21,7 @@ from ..core.events import Event
 from ..core.messages import Message
 from ..core.result import ModelStep, RunResult, StopReason, ToolStep
 from ..core.tool import to_observation
+from ..runtime.guards import DelegationGuard, LoopDetected
 from ..runtime.requests import HumanReply, HumanRequest
 from ..runtime.scope import Scope
 from .spawn import NEW, AgentSpec, narrowed
@@ -281,7 +281,7 @@ class PlanMode(Generic[T]):
         agent: Agent[Any] = Agent(self.sup.name, self.system, output=output, model=self.sup.model,
                                   settings=self.sup.settings, validator=validator, ends_with=ends_with,
                                   max_steps=self.sup.max_steps)
-        result = await agent._run_in(self.scope.within(phase), prompt, self.messages)
+        result = await agent.run_in(self.scope.within(phase), prompt, self.messages)
         self.messages = result.messages
         self.log.extend(result.steps)
         if not result.ok:

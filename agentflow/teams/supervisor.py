@@ -175,7 +175,7 @@ class Supervisor(Generic[T]):
         if plan is not None and self.mode != "plan":
             raise ConfigError(f"a plan was given but this supervisor's mode is {self.mode!r}; use mode='plan'")
         if self.mode == "route":
-            return await self.router._run_in(scope, task, history)
+            return await self.router.run_in(scope, task, history)
         if self.mode == "plan":
             from .planning import PlanMode
 

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..agent.delegation import DelegationGuard, LoopDetected
-from ..agent.loop import Agent, _Run
+from ..agent.loop import Agent, Run
 from ..core.dag import CycleError, check_acyclic, new_graph
 from ..core.errors import StopRun
 from ..core.events import Event
 from ..core.messages import Message
 from ..core.result import RunResult
 from ..core.tool import Tool, ToolError, to_observation
+from ..runtime.guards import DelegationGuard, LoopDetected
 from ..runtime.scope import Scope
 from .spawn import NEW, AgentSpec
 
@@ -229,9 +229,11 @@ class Worklist:
 class _Brain(Agent[Any]):
     """The supervisor's loop over a worklist: between turns it waits for results and shows them."""
 
-    worklist: Worklist
+    def __init__(self, worklist: Worklist, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.worklist = worklist
 
-    async def _before_turn(self, run: _Run[Any]) -> None:
+    async def before_turn(self, run: Run[Any]) -> None:
         self.worklist.settle(turn_over=True)
         await self.worklist.wait()
         if self.worklist.halt is not None:
@@ -239,7 +241,7 @@ class _Brain(Agent[Any]):
         if self.worklist.news or self.worklist.running:
             run.messages.append(Message.user(self.worklist.report()))
 
-    def _refuse_finish(self, run: _Run[Any]) -> str | None:
+    def refuse_finish(self, run: Run[Any]) -> str | None:
         if open := self.worklist.open:
             return (f"Tasks {', '.join(open)} are still open; their results will come to you by themselves. "
                     "Wait for them, or cancel them, before you answer.")
@@ -258,12 +260,11 @@ class WorklistMode(Generic[T]):
 
     async def run(self) -> RunResult[T]:
         sup = self.sup
-        brain = _Brain(sup.name, sup.prompt(WORKLIST + sup.roster(), WORKLIST_SPAWN), tools=self.tools(),
-                       model=sup.model, output=sup.output, settings=sup.settings, max_steps=sup.max_steps,
-                       ends_with="text" if sup.output in (None, str) else "finish")
-        brain.worklist = self.worklist
+        brain = _Brain(self.worklist, sup.name, sup.prompt(WORKLIST + sup.roster(), WORKLIST_SPAWN),
+                       tools=self.tools(), model=sup.model, output=sup.output, settings=sup.settings,
+                       max_steps=sup.max_steps, ends_with="text" if sup.output in (None, str) else "finish")
         try:
-            return await brain._run_in(self.scope.within("worklist"), self.task, self.history)  # type: ignore[return-value]
+            return await brain.run_in(self.scope.within("worklist"), self.task, self.history)  # type: ignore[return-value]
         finally:
             self.worklist.stop()
 

@@ -185,7 +185,7 @@ class PromptTask(Task[T]):
 
     async def execute(self, inputs: dict[str, Any], ctx: Context) -> T:
         history, request = await self.messages(inputs)
-        result = await self.agent(self.resolve_model(ctx), ctx.settings)._run_in(ctx.scope, request, history)
+        result = await self.agent(self.resolve_model(ctx), ctx.settings).run_in(ctx.scope, request, history)
         if not result.ok:
             raise TaskError(f"the model did not produce the output ({result.stop_reason}: {result.detail})",
                             retryable=result.stop_reason in ("max_steps", "error", "loop"))

@@ -1,0 +1,32 @@
+"""The team `agentflow chat` and `agentflow run "a task"` talk to: a supervisor whose task agents are personas."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ..agent import persona
+from ..models import Model
+from ..teams.supervisor import Mode, OnPlan, Supervisor
+
+NAME = "assistant"
+INSTRUCTIONS = "You are a helpful assistant talking with a person in a terminal. Be brief and concrete."
+MODES = ("route", "plan", "worklist")
+
+
+class ChatConfig(BaseModel):
+    """What a chat session is made of; saved with it."""
+
+    personas: list[str] = Field(default_factory=list[str], description="its task agents; empty: every persona")
+    persona_dirs: list[str] = Field(default_factory=list[str])
+    mode: Mode = "route"
+    model: str | None = None
+    root: str = "."
+    allow_hosts: list[str] = Field(default_factory=list[str])
+    timeout: float = 30.0
+
+
+def team(config: ChatConfig, model: Model, on_plan: OnPlan | None = None) -> Supervisor[str]:
+    """The supervisor of a chat (or of `agentflow run`): the named personas as its task agents."""
+    agents = [p.agent(model=model, root=config.root, allow_hosts=config.allow_hosts, timeout=config.timeout)
+              for p in persona.pick(config.personas or None, config.persona_dirs)]
+    return Supervisor(agents, model=model, mode=config.mode, name=NAME, instructions=INSTRUCTIONS, on_plan=on_plan)
