@@ -39,7 +39,7 @@ from agentflow.cli.display import ConversationDisplay
 from agentflow.models import FunctionModel, RequestInfo, ScriptedModel, call
 from agentflow.models.scripted import Reply
 from agentflow.runtime.guards import stale_reason
-from agentflow.teams.conversation import BEGIN_PROXY
+from agentflow.teams.conversation.pair import BEGIN_PROXY
 
 # -- helpers ------------------------------------------------------------------------------------
 

@@ -36,8 +36,8 @@ from agentflow.cli.main import main as cli
 from agentflow.local import CATALOG, CatalogModel, PullError, models_dir, pull
 from agentflow.local import server as server_module
 from agentflow.local.catalog import Parts
-from agentflow.models import RetryPolicy, get_model
-from agentflow.models.defaults import default_model
+from agentflow.models import RetryPolicy, ScriptedModel, get_model
+from agentflow.models.defaults import default_model, set_default_model
 from agentflow.models.local import LocalModel
 
 pull_module = importlib.import_module("agentflow.local.pull")  # `agentflow.local.pull` is the function
@@ -755,3 +755,15 @@ def test_the_default_model_chain_in_order(llama: Llama, tmp_path: Path, monkeypa
         default_model()
     for way in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "agentflow models pull qwen2.5-coder-1.5b"):
         assert way in str(e.value)
+
+
+def test_a_chosen_default_model_comes_first_and_none_goes_back_to_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTFLOW_MODEL", "anthropic:claude-sonnet-4-5")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    chosen = ScriptedModel([])
+    set_default_model(chosen)
+    try:
+        assert default_model() is chosen
+    finally:
+        set_default_model(None)
+    assert default_model().name == "anthropic:claude-sonnet-4-5"
