@@ -663,3 +663,44 @@ async def test_a_subclass_changes_the_loop_through_its_hooks() -> None:
     assert seen == ["go", "(turn 2)"]
     stopped = await Careful("stops", model=FunctionModel(lambda info: "thinking")).run("go")
     assert (stopped.stop_reason, stopped.detail) == ("max_steps", "careful enough")
+
+
+class Longest(BaseModel):
+    files: int
+    longest_file: str
+
+
+def test_a_finish_naming_what_no_tool_returned_goes_back_once() -> None:
+    @tool
+    def count() -> int:
+        """How many files there are."""
+        return 19
+
+    @tool
+    def longest() -> str:
+        """The longest file."""
+        return "shopify_worklist.py: 253"
+
+    model = ScriptedModel([call("count"), call("finish", files=19, longest_file="example_file.py"),
+                           call("longest"), call("finish", files=19, longest_file="shopify_worklist.py")])
+    result = Agent("a", tools=[count, longest], output=Longest, model=model).run_sync("Count and find the longest")
+    assert result.output == Longest(files=19, longest_file="shopify_worklist.py")
+    refused = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert len(refused) == 1 and "longest_file='example_file.py' appears in no tool result" in refused[0].observation
+
+
+def test_a_second_ungrounded_finish_stands_and_grounded_names_pass_at_once() -> None:
+    @tool
+    def look() -> str:
+        """Look."""
+        return "report-2026.txt"
+
+    twice = ScriptedModel([call("finish", files=1, longest_file="made_up.py"),
+                           call("finish", files=1, longest_file="made_up.py")])
+    result = Agent("a", tools=[look], output=Longest, model=twice).run_sync("Which file?")
+    assert result.ok and result.output == Longest(files=1, longest_file="made_up.py")  # not refused forever
+    grounded = ScriptedModel([call("look"), call("finish", files=1, longest_file="report-2026.txt")])
+    result = Agent("a", tools=[look], output=Longest, model=grounded).run_sync("Which file?")
+    assert result.ok and not [s for s in result.steps if isinstance(s, ToolStep) and s.error]
+    plain = ScriptedModel([call("finish", files=2, longest_file="mentioned.py")])  # named in the task: grounded
+    assert Agent("a", tools=[look], output=Longest, model=plain).run_sync("Is mentioned.py long?").ok

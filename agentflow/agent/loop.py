@@ -26,7 +26,9 @@ from ..runtime.guards import REPEATED, AlreadyAnswered, DelegationGuard, LoopDet
 from ..runtime.requests import HumanReply, HumanRequest
 from ..runtime.runner import StepRunner
 from ..runtime.scope import Scope, conclude, entered, open_scope
+from . import grounding
 from .delegation import AgentTool
+from .grounding import ungrounded
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -285,6 +287,7 @@ class Run(Generic[T]):
         self.output: T | None = None
         self.finished = False
         self.output_failures = 0
+        self.grounding_checked = False
 
     async def run(self) -> RunResult[T]:
         if self.announce and self.scope.emit is not None:
@@ -410,6 +413,10 @@ class Run(Generic[T]):
             self.output_failures += 1
             return step(f"Invalid `finish` arguments: {e}. Call `finish` again with corrected arguments.",
                         "invalid_output")
+        if not self.grounding_checked and self.agent.tools:  # once: a second finish stands, invented or not
+            self.grounding_checked = True
+            if names := ungrounded(output, self.messages):
+                return step(grounding.refusal(names), "ungrounded")
         self.output, self.finished = output, True
         return step("Done.", None)
 

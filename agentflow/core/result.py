@@ -24,7 +24,7 @@ class ModelStep(Event):
 
 class ToolStep(Event):
     """One tool call and the observation the model saw. `error` names what went wrong, if anything:
-    `unknown_tool`, `invalid_arguments`, `raised`, `failed`, `timeout`, `rejected`, `invalid_output`,
+    `unknown_tool`, `invalid_arguments`, `raised`, `failed`, `timeout`, `rejected`, `invalid_output`, `ungrounded` (a `finish` naming what no tool returned),
     `repeated` (a task given again to an agent that had answered it) or `loop`."""
 
     kind: Literal["tool"] = "tool"

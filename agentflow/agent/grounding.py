@@ -1,0 +1,46 @@
+"""Whether a `finish` names things the agent never saw.
+
+Small models fill a field they have no result for with a plausible invention: the 1.5B
+supervisor of the quickstart, having heard only from its counter, finished with
+`longest_file='example_file.py'` instead of asking its finder. A name (a string with no spaces
+and a `.`, `_`, `/`, `-`, `@` or `:` in it: a file, an id, an address) that appears in neither the
+task, the instructions nor any tool result cannot have come from them, so the first such
+`finish` of a run goes back to the model once, saying which values and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..core.messages import Message
+
+_NAME = re.compile(r"^(?=.*[A-Za-z])(?=.*[._/\-@:])[^\s]{3,120}$")
+
+
+def _strings(value: Any, field: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, str):
+        yield field, value
+    elif isinstance(value, dict):
+        for k, v in value.items():  # pyright: ignore[reportUnknownVariableType]
+            yield from _strings(v, str(k))  # pyright: ignore[reportUnknownArgumentType]
+    elif isinstance(value, list | tuple):
+        for v in value:  # pyright: ignore[reportUnknownVariableType]
+            yield from _strings(v, field)
+
+
+def ungrounded(output: Any, messages: list[Message]) -> list[str]:
+    """`field='value'` for each name in `output` found in no system, user or tool message."""
+    seen = "\n".join(m.content or "" for m in messages if m.role != "assistant")
+    return [f"{field}={text!r}" for field, text in _strings(output, "answer")
+            if _NAME.match(text.strip("'\"`")) and text.strip("'\"`") not in seen]
+
+
+def refusal(names: list[str]) -> str:
+    return (f"Not done: {', '.join(names)} appears in no tool result and not in the task, so it cannot be right. "
+            "Find it out with a tool first (or correct it), then call `finish` again.")
