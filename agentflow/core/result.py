@@ -24,8 +24,9 @@ class ModelStep(Event):
 
 class ToolStep(Event):
     """One tool call and the observation the model saw. `error` names what went wrong, if anything:
-    `unknown_tool`, `invalid_arguments`, `raised`, `failed`, `timeout`, `rejected`, `invalid_output`, `ungrounded` (a `finish` naming what no tool returned),
-    `repeated` (a task given again to an agent that had answered it) or `loop`."""
+    `unknown_tool`, `invalid_arguments`, `raised`, `failed`, `timeout`, `rejected`, `invalid_output`,
+    `ungrounded` (a `finish` naming what no tool returned), `repeated` (a task given again to an agent
+    that had answered it) or `loop`."""
 
     kind: Literal["tool"] = "tool"
     index: int
