@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -47,15 +46,6 @@ QWEN, QWEN_SMALL = CATALOG["qwen2.5-coder-1.5b"], CATALOG["qwen2.5-coder-0.5b"]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
 
 _started: list[subprocess.Popen[Any]] = []
-
-
-@pytest.fixture(autouse=True)
-def _temp_files_in_the_tests_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Server logs, which are kept when a start fails or a test kills their program, land here, not in /tmp."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    monkeypatch.setenv("TMPDIR", str(temp))  # the programs the tests start
 
 
 @pytest.fixture(autouse=True)
@@ -703,12 +693,78 @@ def test_no_server_outlives_its_program(llama: Llama, tmp_path: Path, end: str) 
     assert eventually(lambda: not running(server) and not running(int(guard))), f"{end}: the server outlived it"
 
 
+SHARING = """
+import os, sys, time
+from pathlib import Path
+from agentflow import Agent
+from agentflow.models import get_model
+
+model = get_model("local:" + sys.argv[1], start_timeout=30)
+me = Path(sys.argv[2])
+
+def say(suffix, text):
+    me.with_suffix(suffix + ".tmp").write_text(text)
+    os.replace(me.with_suffix(suffix + ".tmp"), me.with_suffix(suffix))
+
+def answer():
+    return Agent("calc", "You multiply.", model=model).run_sync("17 * 23?").output
+
+say(".ready", f"{model._server.pid if answer() == '391' else 0} {model._server.port}")
+while not me.with_suffix(".go").exists():
+    time.sleep(0.02)
+say(".done", answer())
+time.sleep(60)
+"""
+
+
+@linux_only
+def test_processes_share_one_server_and_it_stops_when_the_last_leaves(llama: Llama, tmp_path: Path) -> None:
+    model = gguf(tmp_path)
+    names = [tmp_path / f"program{i}" for i in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", SHARING, str(model), str(name)], cwd=ROOT, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in names]
+    _started.extend(procs)
+    ready = [name.with_suffix(".ready") for name in names]
+    assert eventually(lambda: all(r.exists() for r in ready) or any(p.poll() is not None for p in procs), timeout=60)
+    assert all(r.exists() for r in ready), [p.communicate() for p in procs if p.poll() is not None]
+    [server] = llama.pids()  # three processes arriving together started one server
+    [(guard, _port)] = {tuple(r.read_text().split()) for r in ready}  # and all three answered through it
+    assert guard != "0" and (models_dir() / "servers").is_dir()
+
+    os.killpg(procs[0].pid, signal.SIGINT)  # Ctrl-C in the first program: it leaves, the others stay
+    assert procs[0].wait(timeout=20) != 0
+    procs[1].kill()  # the second is killed: the kernel drops its lease
+    procs[1].wait()
+    time.sleep(1)  # four looks of the guard at the lease
+    assert running(server) and running(int(guard))
+    names[2].with_suffix(".go").touch()
+    assert eventually(lambda: names[2].with_suffix(".done").exists(), timeout=20)
+    assert names[2].with_suffix(".done").read_text() == "391" and len(llama.requests()) == 4
+    assert llama.pids() == [server]
+
+    procs[2].kill()  # the last one goes: the server and its guard stop, and its state file goes with them
+    assert eventually(lambda: not running(server) and not running(int(guard))), "the server outlived its last user"
+    assert list((models_dir() / "servers").glob("*.json")) == []
+
+
+@linux_only
+def test_a_new_process_after_the_last_left_starts_a_new_server(llama: Llama, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    for _ in range(2):
+        ready.unlink(missing_ok=True)
+        proc = subprocess.run([sys.executable, "-c", PROGRAM, str(gguf(tmp_path)), str(ready), "exit"], cwd=ROOT,
+                              capture_output=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    first, second = llama.pids()
+    assert not running(first) and not running(second)
+
+
 @linux_only
 async def test_a_killed_guard_takes_its_server_down(llama: Llama, tmp_path: Path) -> None:
     model = get_model(f"local:{gguf(tmp_path)}", start_timeout=30, retry=RetryPolicy(attempts=2, initial_delay=0.01))
     assert isinstance(model, LocalModel)
     await model.request([Message.user("hi")])
-    assert model._server is not None
+    assert model._server is not None and model._server.process is not None  # this process started it
     [server], guard, url = llama.pids(), model._server.process, model.base_url
     os.kill(guard.pid, signal.SIGKILL)
     assert eventually(lambda: not running(server)), "the parent-death signal did not stop the server"

@@ -1,18 +1,24 @@
-"""`python -m agentflow.local.guard -- COMMAND...`: runs COMMAND and stops it when its owner goes.
+"""`python -m agentflow.local.guard --lease FILE -- COMMAND...`: runs COMMAND while anyone uses it.
 
-The owner (the agentflow process) holds the write end of this process's stdin. When the owner
-exits for any reason (normal exit, Ctrl-C, an exception, SIGKILL) the pipe closes, the read below
-returns, and the command is stopped: no orphaned `llama-server` keeps 1 GB of memory. On Linux
-the command also gets a parent-death signal, so it dies even if this guard is killed.
+Every process using the server holds a shared lock on FILE (see lease.py). The guard stops the
+command when it can take that lock exclusively: the last user has gone, however it went (a normal
+exit, Ctrl-C, an exception, SIGKILL), so no orphaned `llama-server` keeps 1 GB of memory. It then
+removes the server's state file, if that still names this guard. SIGTERM stops it at once. On
+Linux the command also gets a parent-death signal, so it dies even if this guard is killed.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
+
+POLL = 0.25  # seconds between looks at the lease: how long a server outlives its last user
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -24,30 +30,39 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def _owner_left(*_: object) -> None:  # SIGTERM is treated like the owner leaving
-    os.close(0)
+def _forget(state: Path) -> None:
+    """lease.forget without importing agentflow (this process stays small)."""
+    try:
+        if json.loads(state.read_text()).get("pid") == os.getpid():
+            state.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def main(argv: list[str]) -> int:
-    command = argv[1:] if argv and argv[0] == "--" else argv
-    if not command:
-        print("usage: python -m agentflow.local.guard -- COMMAND [ARGS...]", file=sys.stderr)
+    if len(argv) < 4 or argv[0] != "--lease" or argv[2] != "--":
+        print("usage: python -m agentflow.local.guard --lease FILE -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when to stop
-    signal.signal(signal.SIGTERM, _owner_left)
+    lease, command = Path(argv[1]), argv[3:]
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the users decide when to stop
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: stopped.set())
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
     def child_exited() -> None:
         code = child.wait()
-        os._exit(code if code >= 0 else 128 - code)  # the owner reads the server's exit from ours
+        os._exit(code if code >= 0 else 128 - code)  # the starter reads the server's exit from ours
 
     threading.Thread(target=child_exited, daemon=True).start()
-    try:
-        while os.read(0, 4096):
-            pass
-    except OSError:
-        pass
+    fd = os.open(lease, os.O_RDWR | os.O_CREAT, 0o600)
+    while not stopped.wait(POLL):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        _forget(lease.with_suffix(".json"))  # still holding the lease: nobody joins meanwhile
+        break
     child.terminate()
     try:
         child.wait(timeout=5)

@@ -1,8 +1,10 @@
-"""`llama-server` processes for local models: one per model file, shared by every agent in the
-process, started on a free loopback port on first use and stopped when the process ends.
+"""`llama-server` processes for local models: one per model file on the machine, shared by every
+agent in every process that uses it (see lease.py), started on a free loopback port on first use
+and stopped when the last process using it ends.
 
-Each server runs under `agentflow.local.guard`, which stops it when this process goes, however
-it goes (see guard.py); `atexit` stops it politely on a normal exit or Ctrl-C.
+Each server runs under `agentflow.local.guard`, which stops it when its last user goes, however
+it goes; `atexit` leaves politely on a normal exit or Ctrl-C, stopping the server if this process
+was the last to use it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import importlib.util
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from typing import Any
 import httpx
 
 from ..core.errors import ConfigError, ModelError
+from . import lease
 
 INSTALL = ("pip install 'agentflow[local]' (llama.cpp's server, prebuilt: seconds), or 'agentflow[local-source]' "
            "(llama-server built from source for this CPU: about 15 minutes on 2 cores; pip caches the result)")
@@ -33,20 +36,32 @@ INSTALL = ("pip install 'agentflow[local]' (llama.cpp's server, prebuilt: second
 
 @dataclass
 class LocalServer:
-    """A running `llama-server`; `url` is its OpenAI-compatible base URL."""
+    """A running `llama-server` this process uses; `url` is its OpenAI-compatible base URL.
+
+    `pid` is its guard's; `process` is set when this process started it (then its exit code is known)."""
 
     model_path: Path
     port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    pid: int
+    place: lease.Place
     args: tuple[str, ...] = field(default=())
+    process: subprocess.Popen[bytes] | None = None
+    held: int | None = None  # this process's lease on it
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def log_path(self) -> Path:
+        return self.place.log
+
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process.poll() is None if self.process is not None else lease.running(self.pid)
+
+    def exit_code(self) -> str:
+        code = self.process.returncode if self.process is not None else None
+        return f" (code {code})" if code is not None else ""
 
     def log_tail(self, lines: int = 12) -> str:
         try:
@@ -54,16 +69,33 @@ class LocalServer:
         except OSError:
             return ""
 
-    def stop(self, *, keep_log: bool = False) -> None:
-        if self.process.stdin and not self.process.stdin.closed:
-            self.process.stdin.close()  # the guard stops the server, then exits
+    def leave(self) -> None:
+        """Stop using it; the last process to leave stops it."""
+        if self.held is not None:
+            os.close(self.held)
+            self.held = None
+        last = lease.alone(self.place.lease)
+        if last is None:
+            return  # others use it (or its guard is stopping it)
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.stop()
+            lease.forget(self.place.state, self.pid)
+        finally:
+            os.close(last)
+
+    def stop(self) -> None:
+        """Stop the server and its guard, and wait for them."""
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)  # the server has a parent-death signal
+        if self.process is not None:
             self.process.wait()
-        if not keep_log:
-            self.log_path.unlink(missing_ok=True)
 
 
 def server_command() -> list[str]:
@@ -99,7 +131,7 @@ _lock = threading.Lock()
 
 def serve(model_path: Path, *, context: int = 8192, threads: int | None = None, start_timeout: float = 180.0,
           ) -> LocalServer:
-    """The shared server for this model file, started if it is not running."""
+    """The shared server for this model file, joined or started if none is running."""
     args = ("-c", str(context), "-t", str(threads or os.cpu_count() or 2), "-np", "1")
     key = (str(model_path.resolve()), args)
     with _lock:
@@ -108,22 +140,50 @@ def serve(model_path: Path, *, context: int = 8192, threads: int | None = None, 
             return server
         if server is not None:  # it died: say why rather than quietly start another
             del _servers[key]
-            raise ModelError(f"the local model server for {model_path.name} exited "
-                             f"(code {server.process.returncode}). Its log ({server.log_path}) ends:\n"
-                             f"{server.log_tail()}", provider="local", model=model_path.name)
-        _servers[key] = server = _start(model_path, args, start_timeout)
+            server.leave()
+            raise ModelError(f"the local model server for {model_path.name} exited{server.exit_code()}. "
+                             f"Its log ({server.log_path}) ends:\n{server.log_tail()}",
+                             provider="local", model=model_path.name)
+        _servers[key] = server = _join_or_start(model_path, args, start_timeout)
         return server
 
 
 def stop_all() -> None:
+    """Leave every server this process uses (each stops if no other process uses it)."""
     with _lock:
         servers = list(_servers.values())
         _servers.clear()
     for server in servers:
-        server.stop()
+        server.leave()
 
 
 atexit.register(stop_all)
+
+
+def _join_or_start(model_path: Path, args: tuple[str, ...], timeout: float) -> LocalServer:
+    place = lease.place(model_path, args)
+    held = lease.hold(place.lease)  # first, so that the server cannot stop while we look
+    try:
+        with lease.starting(place.start):
+            found = lease.read(place.state)
+            if found is not None and lease.running(found.pid) and _healthy(found.port):
+                return LocalServer(model_path, found.port, found.pid, place, args, held=held)
+            if found is not None and lease.running(found.pid):  # its guard lives, its server does not answer
+                LocalServer(model_path, found.port, found.pid, place).stop()
+            server = _start(model_path, args, place, timeout)
+            server.held = held
+            lease.write(place.state, lease.Found(server.port, server.pid))
+            return server
+    except BaseException:
+        os.close(held)
+        raise
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=5.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _free_port() -> int:
@@ -132,31 +192,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(model_path: Path, args: tuple[str, ...], timeout: float) -> LocalServer:
+def _start(model_path: Path, args: tuple[str, ...], place: lease.Place, timeout: float) -> LocalServer:
     binary = server_command()
     _check_memory(model_path)
     for attempt in range(3):
         port = _free_port()
-        log = Path(tempfile.mkstemp(prefix="agentflow-llama-server-", suffix=".log")[1])
         command = [*binary, "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port), *args,
                    "--jinja", "--no-webui"]
-        with log.open("wb") as out:
-            process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("guard.py")), "--", *command],
-                                       stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)  # Ctrl-C reaches us, and we stop it
-        server = LocalServer(model_path, port, process, log, args)
+        with place.log.open("wb") as out:
+            process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("guard.py")),
+                                        "--lease", str(place.lease), "--", *command],
+                                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # Ctrl-C reaches its users, who leave
+        server = LocalServer(model_path, port, process.pid, place, args, process)
         problem = _wait_healthy(server, timeout)
         if problem is None:
             return server
-        server.stop(keep_log=True)
+        server.stop()
         if "address already in use" in problem.lower() and attempt < 2:
             continue  # another process took the port between our look and the server's bind
-        if server.process.returncode in CRASHED and NO_REPACK not in args and attempt < 2:
+        if process.returncode in CRASHED and NO_REPACK not in args and attempt < 2:
             # Seen on a VM whose CPU reports AMX that the kernel does not let programs use: llama.cpp's AMX
             # kernels (weight repacking) crash on the first matrix product (SIGSEGV or SIGILL). Without
             # repacking it runs.
             log_.warning("agentflow: llama-server crashed while loading %s (exit code %s); starting it again "
-                         "with %s", model_path.name, server.process.returncode, NO_REPACK)
+                         "with %s", model_path.name, process.returncode, NO_REPACK)
             args = (*args, NO_REPACK)
             continue
         raise ModelError(problem, provider="local", model=model_path.name)
@@ -183,7 +243,7 @@ def _wait_healthy(server: LocalServer, timeout: float) -> str | None:
 
 def _explain_exit(server: LocalServer) -> str:
     tail = server.log_tail()
-    code = server.process.returncode
+    code = server.process.returncode if server.process is not None else None
     lowered = tail.lower()
     if "address already in use" in lowered or "couldn't bind" in lowered:
         why = "its port was taken"

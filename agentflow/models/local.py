@@ -86,8 +86,8 @@ class LocalModel(OpenAIModel):
             return
         from ..local.server import serve
 
-        # Shared per process (and started at most once) whichever agent asks first; a server that
-        # died is reported by serve(), not silently replaced.
+        # Shared by every agent and process on the machine (see local/lease.py), started at most once;
+        # a server that died is reported by serve(), not silently replaced.
         self._server = await asyncio.to_thread(serve, self.path, **self._serve_options)  # type: ignore[arg-type]
         if self._server.url != self.base_url:  # the first server, or a new one after a crash (a new port)
             self.base_url = self._server.url  # read when a loop's client is made: clients made before are stale
