@@ -117,23 +117,28 @@ async def run(supervisor: Supervisor[Answer]) -> RunResult[Answer]:
     return stream.result
 
 
+def truth() -> Answer:
+    counts = _line_counts()
+    return Answer(files=len(counts), total_lines=sum(counts.values()), longest_file=max(counts, key=lambda name: counts[name]))
+
+
+def is_right(result: RunResult[Answer]) -> bool:
+    got, expected = result.output, truth()
+    return result.ok and got is not None and (got.files, got.total_lines) == (expected.files, expected.total_lines) \
+        and expected.longest_file in got.longest_file  # "shopify_worklist.py" or "shopify_worklist.py: 242"
+
+
 def main() -> int:
     args = parser(__doc__ or "").parse_args()
     models = models_for(args, STAND_INS)
     print(f"model: {models['supervisor'].name}\nquestion: {QUESTION}\n")
     started = time.monotonic()
     result = asyncio.run(run(build(models)))
-    counts = _line_counts()
-    truth = Answer(files=len(counts), total_lines=sum(counts.values()), longest_file=max(counts, key=counts.get))
     print(f"\nanswer: {result.output}\nstop: {result.stop_reason}   model calls: {result.usage.requests}   "
           f"tokens: {result.usage.total_tokens}   {time.monotonic() - started:.0f} s")
-    if result.output is None:
-        return 1
-    got = result.output
-    right = (got.files, got.total_lines) == (truth.files, truth.total_lines) and \
-        truth.longest_file in got.longest_file  # "shopify_worklist.py" or "shopify_worklist.py: 242"
-    print(f"checked against the files themselves: {'right' if right else 'wrong'} ({truth})")
-    return 0 if result.ok and right else 1
+    right = is_right(result)
+    print(f"checked against the files themselves: {'right' if right else 'wrong'} ({truth()})")
+    return 0 if right else 1
 
 
 if __name__ == "__main__":

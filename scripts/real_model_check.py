@@ -1,13 +1,16 @@
 """Run a suite of small tasks on a real model and print protocol success and accuracy per kind.
 
-Four kinds of task:
+Five kinds of task:
 
 - tool: one task agent (`Agent(..., tools=[...])`) answers with its tools;
 - route: a `Supervisor(team, mode="route")` delegates to a team of three task agents (math:
   the calculator; lookup: capitals and weather; text: word counts and reversal);
 - worklist: the same team under `Supervisor(team, mode="worklist")`, tasks that split in two;
 - chain: a deterministic `Workflow` of two or three LLM steps joined with `>>` (look up a
-  capital, then its weather, then a sentence about it; or compute a distance, then convert it).
+  capital, then its weather, then a sentence about it; or compute a distance, then convert it);
+- conversation: a `Conversation` of an assistant with tools and a `UserProxy` holding the goal,
+  or a `GroupChat` of a lead and two tool agents (an LLM manager or round robin). The goal is met
+  when the conversation's result passes the check, whatever the proxy's verdict says.
 
 Protocol success: the run ended with a valid `finish` within its limits (`result.ok`); for a
 chain, the workflow completed with an output. An exception counts as a protocol failure, not
@@ -20,10 +23,15 @@ observations and worklist changes of the run and its sub-agents); `--transcripts
 transcript of every run whose answer was not right. Not part of the test suite (a real model
 is slow).
 
+`--runs N` runs the suite N times with seeds 1..N at `--temperature` (0.3 by default when N > 1:
+greedy decoding repeats itself, so only sampling shows the spread), prints each run's table,
+then the mean and the spread (lowest-highest) of each kind's rates over the runs.
+
     llama-server -m MODEL.gguf --host 127.0.0.1 --port 8080 -c 8192 --jinja
     python scripts/real_model_check.py --constrained                  # the whole suite
     python scripts/real_model_check.py --constrained --kinds route,chain --json runs.json
     python scripts/real_model_check.py --constrained --match capital --transcripts
+    python scripts/real_model_check.py --model local:qwen2.5-coder-1.5b --runs 3   # starts the server itself
 
 `--model` takes a full model string (default `openai:local` on `--base-url`); `--constrained`
 adds `tool_calling="constrained"` to `openai:` models (grammar-constrained tool calls, for
@@ -44,14 +52,30 @@ from typing import Annotated, Any
 
 from agentflow.tools import calculator
 
-from agentflow import Agent, Event, Limits, Model, ModelStep, Supervisor, ToolStep, WorklistChanged, get_model, tool
+from agentflow import (
+    Agent,
+    Conversation,
+    Event,
+    GroupChat,
+    Limits,
+    Model,
+    ModelSettings,
+    ModelStep,
+    Supervisor,
+    ToolStep,
+    Turn,
+    UserProxy,
+    WorklistChanged,
+    get_model,
+    tool,
+)
 from agentflow.workflow import Workflow, task
 
 WEATHER = {"oslo": "-3C, snow", "rome": "24C, sunny", "lima": "19C, cloudy", "tokyo": "15C, rain",
            "paris": "12C, windy", "nairobi": "22C, clear"}
 CAPITALS = {"japan": "Tokyo", "france": "Paris", "kenya": "Nairobi", "norway": "Oslo", "italy": "Rome",
             "peru": "Lima"}
-KINDS = ("tool", "route", "worklist", "chain")
+KINDS = ("tool", "route", "worklist", "chain", "conversation")
 
 
 @tool
@@ -117,6 +141,7 @@ class Setup:
     max_steps: int
     supervisor_steps: int
     max_seconds: float
+    settings: ModelSettings | None = None
 
     @property
     def limits(self) -> Limits:
@@ -124,7 +149,7 @@ class Setup:
 
     def agent(self, name: str, tools: list[Any], description: str = "") -> Agent[str]:
         return Agent(name, INSTRUCTIONS, tools=tools, model=self.model, max_steps=self.max_steps,
-                     limits=self.limits, description=description)
+                     limits=self.limits, description=description, settings=self.settings)
 
     def team(self) -> list[Agent[str]]:
         return [
@@ -136,7 +161,7 @@ class Setup:
 
     def supervisor(self, mode: Any) -> Supervisor[str]:
         return Supervisor(self.team(), model=self.model, mode=mode, max_steps=self.supervisor_steps,
-                          limits=self.limits)
+                          limits=self.limits, settings=self.settings)
 
 
 # -- the chains (deterministic workflows of LLM steps) ------------------------------------------
@@ -170,6 +195,30 @@ def compute_then_convert(s: Setup) -> Workflow[Any]:
     return Workflow(km >> miles, name="compute_then_convert", model=s.model, limits=s.limits)
 
 
+# -- the conversations --------------------------------------------------------------------------
+
+Talk = Conversation[str] | GroupChat[str]
+
+
+def pair(tools: list[Any], goal: str) -> Callable[[Setup], Talk]:
+    def build(s: Setup) -> Talk:
+        proxy = UserProxy(goal, model=s.model, settings=s.settings)
+        return Conversation(s.agent("assistant", tools), proxy, max_turns=8, limits=s.limits)
+    return build
+
+
+def group(manager: Any) -> Callable[[Setup], Talk]:
+    def build(s: Setup) -> Talk:
+        lead = Agent("lead", "You lead the team: ask the members for what the task needs, one thing at a time, and "
+                     "when their messages hold every part of the answer, call `finish` with it.", model=s.model,
+                     max_steps=s.max_steps, description="Leads the team and gives the final answer.",
+                     settings=s.settings)
+        members = [lead, s.agent("lookup", [capital, weather], "Looks up capitals of countries and weather in cities."),
+                   s.agent("math", [calculator], "Does arithmetic with a calculator.")]
+        return GroupChat(members, manager=manager, finishers=["lead"], max_turns=8, limits=s.limits, seed=1)
+    return build
+
+
 # -- the suite ----------------------------------------------------------------------------------
 
 @dataclass
@@ -180,6 +229,7 @@ class Case:
     tools: list[Any] = field(default_factory=list[Any])
     chain: Callable[[Setup], Workflow[Any]] | None = None
     inputs: dict[str, Any] = field(default_factory=dict[str, Any])
+    talk: Callable[[Setup], Talk] | None = None
 
 
 def chain(build: Callable[[Setup], Workflow[Any]], check: Check, **inputs: Any) -> Case:
@@ -224,6 +274,20 @@ CASES = [
     chain(capital_weather_sentence, has_text("12"), country="France"),
     chain(compute_then_convert, has_number(24.85), laps=8, lap_km=5),
     chain(compute_then_convert, has_number(74.56), laps=12, lap_km=10),
+
+    Case("conversation", "pair: the price of 3 notebooks at 4.25 and 2 pens at 1.10", has_number(14.95),
+         talk=pair([calculator], "Know the total price of 3 notebooks at 4.25 euros each and 2 pens at 1.10 euros "
+                   "each. The result is that total.")),
+    Case("conversation", "pair: the weather in the capital of Peru", all_of(has_text("Lima"), has_text("19")),
+         talk=pair([capital, weather], "Find out today's weather in the capital city of Peru. The result names the "
+                   "city and its weather.")),
+    Case("conversation", "pair: 'conversation' reversed", has_text("noitasrevnoc"),
+         talk=pair([reverse, word_count], "Get the word 'conversation' written backwards, character by character. "
+                   "The result is the reversed word.")),
+    Case("conversation", "What is the capital of Kenya, and what is 21 * 3?",
+         all_of(has_text("Nairobi"), has_number(63)), talk=group("llm")),
+    Case("conversation", "What is the weather in Tokyo, and what is 15 + 27?",
+         all_of(has_text("rain"), has_number(42)), talk=group("round_robin")),
 ]
 
 
@@ -256,6 +320,8 @@ def describe(event: Event) -> str | None:
         return f"{event.agent} <- {event.call.name}{error}: {event.observation}"
     if isinstance(event, WorklistChanged):
         return f"{event.agent} worklist: {event.item.id} {event.change} ({event.item.agent})"
+    if isinstance(event, Turn):
+        return f"[turn {event.index}] {event.speaker}{' (verdict)' if event.final else ''}: {event.text}"
     return None
 
 
@@ -271,6 +337,15 @@ async def execute(case: Case, s: Setup, lines: list[str]) -> tuple[bool, str, in
         ok = wf.ok and wf.output is not None
         return ok, "" if wf.output is None else str(wf.output), wf.usage.requests, \
             "completed" if ok else f"error: {wf.error}"
+    if case.talk is not None:
+        talk = case.talk(s)
+        talk_stream = talk.stream() if isinstance(talk, Conversation) else talk.stream(case.question)
+        async for event in talk_stream:
+            if (line := describe(event)) is not None:
+                lines.append(line)
+        talked = talk_stream.result
+        stop = talked.stop_reason + (f": {talked.detail}" if talked.detail else "")
+        return talked.ok, "" if talked.output is None else str(talked.output), talked.usage.requests, stop
     runner: Any = s.agent("checker", case.tools) if case.kind == "tool" else s.supervisor(case.kind)
     stream = runner.stream(case.question)
     async for event in stream:
@@ -300,13 +375,30 @@ async def run_one(number: int, case: Case, s: Setup) -> Record:
 
 
 def table(records: list[Record], kinds: list[str]) -> str:
-    rows = [f"{'kind':9} {'protocol':>9} {'right':>7} {'calls':>6} {'seconds':>8}"]
+    rows = [f"{'kind':13} {'protocol':>9} {'right':>7} {'calls':>6} {'seconds':>8}"]
     for name, group in [*((k, [r for r in records if r.kind == k]) for k in kinds), ("total", records)]:
         if not group:
             continue
         n = len(group)
-        rows.append(f"{name:9} {sum(r.ok for r in group):>5}/{n:<3} {sum(r.right for r in group):>3}/{n:<3}"
+        rows.append(f"{name:13} {sum(r.ok for r in group):>5}/{n:<3} {sum(r.right for r in group):>3}/{n:<3}"
                     f" {sum(r.calls for r in group) / n:>6.1f} {sum(r.seconds for r in group) / n:>8.1f}")
+    return "\n".join(rows)
+
+
+def spread(runs: list[list[Record]], kinds: list[str]) -> str:
+    """Each kind's protocol and right rates over the runs: mean and lowest-highest."""
+    def rates(group: list[Record]) -> tuple[float, float]:
+        return 100 * sum(r.ok for r in group) / len(group), 100 * sum(r.right for r in group) / len(group)
+
+    rows = [f"{'kind':13} {'protocol % mean (range)':>24} {'right % mean (range)':>22}"]
+    for name in [*kinds, "total"]:
+        per_run = [rates(group) for records in runs
+                   if (group := [r for r in records if name in ("total", r.kind)])]
+        if not per_run:
+            continue
+        cells = [f"{sum(values) / len(values):5.1f} ({min(values):.0f}-{max(values):.0f})"
+                 for values in zip(*per_run, strict=True)]
+        rows.append(f"{name:13} {cells[0]:>24} {cells[1]:>22}")
     return "\n".join(rows)
 
 
@@ -334,7 +426,9 @@ async def main() -> None:
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)}")
     p.add_argument("--only", default=None, help="task numbers to run, comma-separated (as printed)")
     p.add_argument("--match", default=None, help="run only tasks whose text contains this (case-insensitive)")
-    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--runs", type=int, default=1, help="run the suite this many times, with seeds 1..N")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature (default: the model's own; 0.3 when --runs > 1)")
     p.add_argument("--max-steps", type=int, default=6, help="model calls per task agent")
     p.add_argument("--supervisor-steps", type=int, default=8, help="model calls of a supervisor itself")
     p.add_argument("--max-seconds", type=float, default=180, help="wall time per run (Limits.max_seconds)")
@@ -342,28 +436,39 @@ async def main() -> None:
     p.add_argument("--transcripts", action="store_true", help="print the transcript of every run not answered right")
     args = p.parse_args()
     model = model_from(args)
-    setup = Setup(model, args.max_steps, args.supervisor_steps, args.max_seconds)
     cases = select(args)
     kinds = [k for k in KINDS if any(c.kind == k for _, c in cases)]
-    print(f"model: {model.name}   {len(cases)} tasks x {args.repeat}   "
-          f"mode: {'constrained' if args.constrained else 'native'}   base url: {args.base_url}\n", flush=True)
-    records: list[Record] = []
+    temperature = args.temperature if args.temperature is not None else 0.3 if args.runs > 1 else None
+    print(f"model: {model.name}   {len(cases)} tasks x {args.runs} run(s)   "
+          f"mode: {'constrained' if args.constrained or model.name.startswith('local:') else 'native'}   "
+          f"temperature: {'default' if temperature is None else temperature}\n", flush=True)
+    runs: list[list[Record]] = []
     started = time.monotonic()
-    for _ in range(args.repeat):
+    for seed in range(1, args.runs + 1):
+        settings = None if temperature is None else ModelSettings(temperature=temperature, seed=seed)
+        setup = Setup(model, args.max_steps, args.supervisor_steps, args.max_seconds, settings)
+        records: list[Record] = []
+        run_started = time.monotonic()
         for number, case in cases:
             r = await run_one(number, case, setup)
             records.append(r)
-            print(f"{r.number:>2} {r.kind:8} {'OK ' if r.ok else 'ERR'} {'right' if r.right else 'wrong'}  "
+            print(f"{r.number:>2} {r.kind:12} {'OK ' if r.ok else 'ERR'} {'right' if r.right else 'wrong'}  "
                   f"{r.question[:50]:50} -> {r.answer[:50]!r} ({r.stop[:100]}; {r.calls} calls, {r.seconds:.0f} s)",
                   flush=True)
             if args.transcripts and not r.right:
                 print("    " + "\n    ".join(line[:300] for line in r.transcript), flush=True)
+        runs.append(records)
+        label = f"run {seed} of {args.runs}" + ("" if settings is None else f" (seed {seed})")
+        print(f"\n{label}:\n{table(records, kinds)}\n{time.monotonic() - run_started:.0f} s\n", flush=True)
     total = time.monotonic() - started
-    print(f"\n{table(records, kinds)}\n\ntotal time: {total:.0f} s")
+    if args.runs > 1:
+        print(f"over {args.runs} runs:\n{spread(runs, kinds)}\n")
+    print(f"total time: {total:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": model.name, "constrained": args.constrained, "seconds": round(total, 1),
-                       "runs": [asdict(r) for r in records]}, f, indent=1)
+            json.dump({"model": model.name, "constrained": args.constrained, "temperature": temperature,
+                       "seconds": round(total, 1), "runs": [[asdict(r) for r in records] for records in runs]},
+                      f, indent=1)
         print(f"records written to {args.json}")
 
 
