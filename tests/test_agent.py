@@ -693,7 +693,7 @@ def test_a_second_ungrounded_finish_stands_and_grounded_names_pass_at_once() -> 
     @tool
     def look() -> str:
         """Look."""
-        return "report-2026.txt"
+        return "1 file: report-2026.txt"
 
     twice = ScriptedModel([call("finish", files=1, longest_file="made_up.py"),
                            call("finish", files=1, longest_file="made_up.py")])
@@ -703,4 +703,27 @@ def test_a_second_ungrounded_finish_stands_and_grounded_names_pass_at_once() -> 
     result = Agent("a", tools=[look], output=Longest, model=grounded).run_sync("Which file?")
     assert result.ok and not [s for s in result.steps if isinstance(s, ToolStep) and s.error]
     plain = ScriptedModel([call("finish", files=2, longest_file="mentioned.py")])  # named in the task: grounded
-    assert Agent("a", tools=[look], output=Longest, model=plain).run_sync("Is mentioned.py long?").ok
+    assert Agent("a", tools=[look], output=Longest, model=plain).run_sync("Is mentioned.py, of 2 files, long?").ok
+
+
+def test_a_typed_finish_with_a_number_no_tool_returned_goes_back_once() -> None:
+    """The quickstart's second invention: the supervisor heard only from its finder and made up the count."""
+    @tool
+    def count() -> str:
+        """How many files there are."""
+        return "19 files"
+
+    @tool
+    def longest() -> str:
+        """The longest file."""
+        return "shopify_worklist.py, with 253 lines"
+
+    model = ScriptedModel([call("longest"), call("finish", files=1, longest_file="shopify_worklist.py"),
+                           call("count"), call("finish", files=19, longest_file="shopify_worklist.py")])
+    result = Agent("a", tools=[count, longest], output=Longest, model=model).run_sync("Count and find the longest")
+    assert result.output == Longest(files=19, longest_file="shopify_worklist.py")
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert "Not done: files=1 appears in no tool result" in refused.observation
+    seen = ScriptedModel([call("longest"), call("finish", files=253, longest_file="shopify_worklist.py")])
+    assert not [s for s in Agent("a", tools=[longest], output=Longest, model=seen).run_sync("go").steps
+                if isinstance(s, ToolStep) and s.error]  # 253 was seen: grounded (even if it is the wrong field)

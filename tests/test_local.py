@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import io
 import json
+import logging
 import os
 import random
 import re
@@ -36,6 +37,7 @@ from agentflow.local import CATALOG, CatalogModel, PullError, embedded, models_d
 from agentflow.local import server as server_module
 from agentflow.local.catalog import Parts
 from agentflow.models import RetryPolicy, ScriptedModel, get_model
+from agentflow.models import defaults as defaults_module
 from agentflow.models.defaults import default_model, set_default_model
 from agentflow.models.local import LocalModel
 
@@ -823,6 +825,27 @@ def test_the_default_model_chain_in_order(llama: Llama, tmp_path: Path, monkeypa
         default_model()
     for way in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "agentflow models pull qwen2.5-coder-1.5b"):
         assert way in str(e.value)
+
+
+def test_the_default_chain_says_once_what_it_picked_and_why(llama: Llama, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(defaults_module, "_said", set[str]())
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-marker")
+    with caplog.at_level(logging.WARNING, logger="agentflow.models"):
+        default_model()
+        default_model()  # said once per process, not once per agent
+        [said] = [r.getMessage() for r in caplog.records]
+        assert "no model named; using openai:gpt-4o-mini (OPENAI_API_KEY is set)" in said
+        assert "AGENTFLOW_MODEL" in said and "sk-secret-marker" not in said
+        caplog.clear()
+        monkeypatch.setenv("AGENTFLOW_MODEL", "openai:gpt-4.1")
+        assert default_model().name == "openai:gpt-4.1" and caplog.records == []  # named: nothing to say
+        monkeypatch.delenv("AGENTFLOW_MODEL")
+        monkeypatch.delenv("OPENAI_API_KEY")
+        path = pulled(QWEN)
+        assert default_model().name == "local:qwen2.5-coder-1.5b"
+        [said] = [r.getMessage() for r in caplog.records]
+        assert f"using local:qwen2.5-coder-1.5b (no API key is set and it is pulled, in {path.parent})" in said
 
 
 def test_a_chosen_default_model_comes_first_and_none_goes_back_to_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:

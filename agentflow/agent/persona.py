@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, all_at_once, did_you_mean
 from ..models import Model
 from .loop import Agent
 
@@ -44,12 +44,24 @@ _TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
 
 
 class PersonaError(ConfigError):
-    """A persona file is wrong; the message names the file, the line and the field."""
+    """A persona file is wrong; the message names the file, the line and the field of each mistake
+    (`line` and `field` are the first one's)."""
 
     def __init__(self, path: Path | str, line: int | None, field: str | None, problem: str) -> None:
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {f'{field}: ' if field else ''}{problem}")
+        super().__init__(_where(path, line, field) + problem)
         self.path, self.line, self.field = Path(path), line, field
+
+    @classmethod
+    def of(cls, path: Path | str, problems: list[tuple[int | None, str | None, str]]) -> PersonaError:
+        line, field, problem = problems[0]
+        error = cls(path, line, field, problem)
+        if len(problems) > 1:
+            error.args = (all_at_once([_where(path, *p[:2]) + p[2] for p in problems]),)
+        return error
+
+
+def _where(path: Path | str, line: int | None, field: str | None) -> str:
+    return f"{f'{path}:{line}' if line else path}: {f'{field}: ' if field else ''}"
 
 
 class Persona(BaseModel):
@@ -139,31 +151,39 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise PersonaError(path, 2, None, "the front matter must be a mapping of fields (name: ..., role: ...)")
     at = {k.value: k.start_mark.line + 2 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+    problems: list[tuple[int | None, str | None, str]] = []  # every mistake, reported together
+
+    def bad(key: str, problem: str, line: int | None = None) -> None:
+        problems.append((line or at.get(key), key, problem))
+
     for key in data:
         if key not in FIELDS:
-            raise PersonaError(path, at.get(str(key)), str(key), f"unknown field; fields are {', '.join(FIELDS)}")
+            bad(str(key), f"unknown field{did_you_mean(str(key), FIELDS)}; fields are {', '.join(FIELDS)}")
     for key in REQUIRED:
         if data.get(key) is None or (isinstance(data[key], str) and not data[key].strip()):
-            raise PersonaError(path, at.get(key, 2), key, "missing or empty: every persona needs name, role and goal")
-        if not isinstance(data[key], str):
-            raise PersonaError(path, at[key], key, f"must be text, not {data[key]!r}: put it in quotes")
-    if not _NAME.fullmatch(data["name"]):
-        raise PersonaError(path, at["name"], "name", f"{data['name']!r} must be 1-64 letters, digits, '_' or '-'")
+            bad(key, "missing or empty: every persona needs name, role and goal", at.get(key, 2))
+        elif not isinstance(data[key], str):
+            bad(key, f"must be text, not {data[key]!r}: put it in quotes")
+    if isinstance(data.get("name"), str) and data["name"].strip() and not _NAME.fullmatch(data["name"]):
+        bad("name", f"{data['name']!r} must be 1-64 letters, digits, '_' or '-'")
     tools = data.get("tools") or []
     if isinstance(tools, str):
         tools = [tools]
     if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
-        raise PersonaError(path, at.get("tools"), "tools", "must be a list of tool names")
+        bad("tools", "must be a list of tool names")
+        tools = []
     from agentflow.tools import known  # pyright: ignore[reportMissingImports] (tools/ ships as agentflow.tools)
 
     names = known()
     for t in tools:
         if t not in names:
-            raise PersonaError(path, at.get("tools"), "tools", f"unknown tool {t!r}; known: {', '.join(names)}")
+            bad("tools", f"unknown tool {t!r}{did_you_mean(t, names)}; known: {', '.join(names)}")
     for key, kind in (("backstory", str), ("model", str), ("max_steps", int), ("output", dict)):
         if data.get(key) is not None and not isinstance(data[key], kind):
             what = "a mapping of field: type" if kind is dict else kind.__name__
-            raise PersonaError(path, at.get(key), key, f"must be {what}")
+            bad(key, f"must be {what}")
+    if problems:
+        raise PersonaError.of(path, problems)
     fields: dict[str, Any] = {**data, "tools": tools}
     persona = Persona(**fields, instructions="\n".join(lines[end + 1:]).strip(), path=Path(path))
     try:
@@ -210,13 +230,15 @@ def pick(names: Sequence[str] | None, dirs: Sequence[str | os.PathLike[str]] = (
     found = personas(dirs)
     names = sorted(found) if names is None else names
     if missing := [n for n in names if n not in found]:
-        raise ConfigError(f"there is no persona {', '.join(map(repr, missing))}; known: {', '.join(found)}")
+        hints = "".join(did_you_mean(n, found) for n in missing)
+        raise ConfigError(f"there is no persona {', '.join(map(repr, missing))}{hints}; known: {', '.join(found)}")
     return [found[n] for n in names]
 
 
 def get(name: str, dirs: Sequence[str | os.PathLike[str]] = ()) -> Persona:
     found = personas(dirs)
     if name not in found:
-        raise ConfigError(f"there is no persona {name!r}; known: {', '.join(sorted(found))}. Add a file with "
-                          f"`name: {name}` to a directory given with --personas or ${ENV}")
+        raise ConfigError(f"there is no persona {name!r}{did_you_mean(name, found)}; known: "
+                          f"{', '.join(sorted(found))}. Add a file with `name: {name}` to a directory given with "
+                          f"--personas or ${ENV}")
     return found[name]

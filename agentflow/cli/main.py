@@ -139,7 +139,9 @@ def _chat(args: argparse.Namespace) -> int:
         from ..durable import DEFAULT_URL
 
         store = args.db or os.environ.get("AGENTFLOW_DB") or DEFAULT_URL
-    chat = Chat(config, history_file=_history_file(), store=store, resume=args.resume)
+    from .team import checked_model
+
+    chat = Chat(config, model=checked_model(config), history_file=_history_file(), store=store, resume=args.resume)
     return asyncio.run(chat.loop())
 
 
@@ -213,7 +215,7 @@ async def _run(args: argparse.Namespace) -> int:
     from ..teams.supervisor import Supervisor
     from ..workflow import Workflow, WorkflowError, WorkflowResult
     from .display import Display
-    from .loading import is_file_ref, load_model, load_object
+    from .loading import is_file_ref, load_object
 
     console = Console(stderr=True, highlight=False, quiet=args.quiet)
     agents: set[str] = set()
@@ -232,9 +234,10 @@ async def _run(args: argparse.Namespace) -> int:
     else:
         if args.input or args.task is not None:
             raise ConfigError("a task in quotes takes no --input and no second argument")
-        from .team import team
+        from .team import checked_model, team
 
-        supervisor = team(_config(args), load_model(args.model))
+        config = _config(args)
+        supervisor = team(config, checked_model(config))
         stream = supervisor.stream(args.target)
         top, agents = supervisor.name, set(supervisor.agents)
     display = Display(console, top, agents=agents)

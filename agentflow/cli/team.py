@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ..agent import persona
+from ..core.errors import ConfigError, all_at_once
 from ..models import Model
 from ..teams.supervisor import Mode, OnPlan, Supervisor
 
@@ -23,6 +24,26 @@ class ChatConfig(BaseModel):
     root: str = "."
     allow_hosts: list[str] = Field(default_factory=list[str])
     timeout: float = 30.0
+
+
+def checked_model(config: ChatConfig) -> Model:
+    """The config's model, once its model and its personas are known to be right: every mistake in
+    either is one error, so that a command line is fixed in one go."""
+    from .loading import load_model
+
+    problems: list[str] = []
+    model = None
+    try:
+        model = load_model(config.model)
+    except ConfigError as e:
+        problems.append(str(e))
+    try:
+        persona.pick(config.personas or None, config.persona_dirs)
+    except ConfigError as e:
+        problems.append(str(e))
+    if problems or model is None:
+        raise ConfigError(all_at_once(problems))
+    return model
 
 
 def team(config: ChatConfig, model: Model, on_plan: OnPlan | None = None) -> Supervisor[str]:

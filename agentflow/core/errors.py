@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,6 +41,17 @@ class StopRun(Exception):
 
 class ConfigError(AgentflowError):
     """Bad configuration: an unknown model string, a missing API key, a bad argument."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """" (did you mean 'x'?)" for the choice closest to a misspelt `word`, or ""."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def all_at_once(problems: Sequence[str]) -> str:
+    """One message for every mistake found, so that a user fixes them in one go, not one a run."""
+    return problems[0] if len(problems) == 1 else f"{len(problems)} mistakes:\n" + "\n".join(f"- {p}" for p in problems)
 
 
 class ToolDefinitionError(AgentflowError):

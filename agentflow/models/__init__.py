@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, did_you_mean
 from .base import Model, ModelSettings, OutputSpec, ToolChoice, ToolSpec
 from .prices import Price
 from .retry import RetryPolicy
@@ -38,7 +38,8 @@ def get_model(model: str | Model, **options: Any) -> Model:
         from .local import LocalModel
 
         return LocalModel(name, **options)
-    raise ConfigError(f"unknown model provider {provider!r} in {model!r}. Known providers: {', '.join(PROVIDERS)}")
+    raise ConfigError(f"unknown model provider {provider!r}{did_you_mean(provider, PROVIDERS)} in {model!r}. "
+                      f"Known providers: {', '.join(PROVIDERS)}")
 
 
 __all__ = [
