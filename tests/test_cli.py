@@ -202,6 +202,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "no-model-file": (("run", "compute it", "--model", "nonexistent.py"), {}),
     "no-model": (("run", "compute it"), {}),
     "unknown-persona": (("run", "compute it", "--model", CHAT_MODEL, "-p", "nope"), {}),
+    "two-mistakes": (("run", "compute it", "--model", "opnai:gpt-4o-mini", "-p", "writr,nope"), {}),
     # run a file
     "flow-json": (("run", "flow.py", "--input", "name=Ann", "-i", "times=2", "--json", "-q"), {}),
     "rhymes": (("run", "rhymes.py", "-i", "word=bed"), {}),
@@ -439,6 +440,17 @@ def test_an_unknown_persona_exits_2_listing_the_known(ran: Ran) -> None:
     done = ran["unknown-persona"]
     assert done.returncode == 2 and done.stdout == ""
     assert f"agentflow: there is no persona 'nope'; known: {', '.join(SHIPPED)}" in done.stderr
+
+
+def test_a_command_line_with_two_mistakes_names_both_at_once(ran: Ran) -> None:
+    done = ran["two-mistakes"]
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "agentflow: 2 mistakes:",
+        "- unknown model provider 'opnai' (did you mean 'openai'?) in 'opnai:gpt-4o-mini'. Known providers: "
+        "openai, anthropic, local",
+        f"- there is no persona 'writr', 'nope' (did you mean 'writer'?); known: {', '.join(SHIPPED)}",
+    ]
 
 
 # -- run a workflow or agent file -------------------------------------------------------------------

@@ -10,7 +10,7 @@ from agentflow.tools import known
 from pydantic import BaseModel
 
 from agentflow import ConfigError, ScriptedModel
-from agentflow.agent.persona import Persona, PersonaError, get, load, parse, personas, search_path
+from agentflow.agent.persona import Persona, PersonaError, get, load, parse, personas, pick, search_path
 from agentflow.models.scripted import call
 
 SHIPPED = {"analyst", "coder", "editor", "planner", "researcher", "tutor", "writer"}
@@ -197,6 +197,31 @@ def test_an_unknown_tool_lists_the_known_ones() -> None:
 def test_an_unknown_field_lists_the_fields() -> None:
     with pytest.raises(PersonaError, match=r"fields are name, role, goal, backstory, tools, model, output, max_steps"):
         parse(persona_text(*BASE, "colour: red"), "p.md")
+
+
+def test_every_mistake_of_a_file_is_reported_at_once_with_did_you_mean() -> None:
+    text = persona_text("name: poet", "role: a poet", "tols: [calculator]", "tools: [calculater, laser]",
+                        "max_steps: many")
+    with pytest.raises(PersonaError) as info:
+        parse(text, "p.md")
+    message = str(info.value)
+    assert message.splitlines() == [
+        "5 mistakes:",
+        "- p.md:4: tols: unknown field (did you mean 'tools'?); fields are name, role, goal, backstory, tools, "
+        "model, output, max_steps",
+        "- p.md:2: goal: missing or empty: every persona needs name, role and goal",
+        f"- p.md:5: tools: unknown tool 'calculater' (did you mean 'calculator'?); known: {', '.join(known())}",
+        f"- p.md:5: tools: unknown tool 'laser'; known: {', '.join(known())}",
+        "- p.md:6: max_steps: must be int",
+    ]
+    assert (info.value.line, info.value.field) == (4, "tols")  # the first one's
+
+
+def test_a_misspelt_persona_name_is_suggested() -> None:
+    with pytest.raises(ConfigError, match=r"there is no persona 'writr' \(did you mean 'writer'\?\); known: "):
+        pick(["writr"])
+    with pytest.raises(ConfigError, match=r"there is no persona 'reseacher' \(did you mean 'researcher'\?\)"):
+        get("reseacher")
 
 
 @pytest.mark.parametrize(("text", "words"), [
