@@ -26,27 +26,17 @@ from ..core.messages import Message
 _NAME = re.compile(r"^(?=.*[A-Za-z])(?=.*[._/\-@:])[^\s]{3,120}$")
 
 
-def _strings(value: Any, field: str) -> Iterator[tuple[str, str]]:
+def _leaves(value: Any, field: str) -> Iterator[tuple[str, Any]]:
+    """Every value of an output that is not a mapping or a list, with the field it is under."""
     if isinstance(value, BaseModel):
         value = value.model_dump()
-    if isinstance(value, str):
-        yield field, value
-    elif isinstance(value, dict):
-        for k, v in value.items():  # pyright: ignore[reportUnknownVariableType]
-            yield from _strings(v, str(k))  # pyright: ignore[reportUnknownArgumentType]
-    elif isinstance(value, list | tuple):
-        for v in value:  # pyright: ignore[reportUnknownVariableType]
-            yield from _strings(v, field)
-
-
-def _whole_numbers(value: Any, field: str) -> Iterator[tuple[str, int]]:
     if isinstance(value, dict):
         for k, v in value.items():  # pyright: ignore[reportUnknownVariableType]
-            yield from _whole_numbers(v, str(k))  # pyright: ignore[reportUnknownArgumentType]
+            yield from _leaves(v, str(k))  # pyright: ignore[reportUnknownArgumentType]
     elif isinstance(value, list | tuple):
         for v in value:  # pyright: ignore[reportUnknownVariableType]
-            yield from _whole_numbers(v, field)
-    elif isinstance(value, int) and not isinstance(value, bool):
+            yield from _leaves(v, field)
+    else:
         yield field, value
 
 
@@ -54,9 +44,11 @@ def ungrounded(output: Any, messages: list[Message]) -> list[str]:
     """`field=value` for each name in `output`, and each whole number of a typed output, found in no
     system, user or tool message."""
     seen = "\n".join(m.content or "" for m in messages if m.role != "assistant")
-    names = [f"{field}={text!r}" for field, text in _strings(output, "answer")
-             if _NAME.match(text.strip("'\"`")) and text.strip("'\"`") not in seen]
-    numbers = _whole_numbers(output.model_dump(), "answer") if isinstance(output, BaseModel) else ()
+    leaves = list(_leaves(output, "answer"))
+    names = [f"{field}={text!r}" for field, text in leaves if isinstance(text, str)
+             and _NAME.match(text.strip("'\"`")) and text.strip("'\"`") not in seen]
+    numbers = [(field, n) for field, n in leaves if isinstance(output, BaseModel)
+               and isinstance(n, int) and not isinstance(n, bool)]
     return names + [f"{field}={n}" for field, n in numbers if not re.search(rf"(?<![\d.]){n}(?!\d)", seen)]
 
 
