@@ -337,17 +337,12 @@ async def execute(case: Case, s: Setup, lines: list[str]) -> tuple[bool, str, in
         ok = wf.ok and wf.output is not None
         return ok, "" if wf.output is None else str(wf.output), wf.usage.requests, \
             "completed" if ok else f"error: {wf.error}"
-    if case.talk is not None:
+    if case.talk is not None:  # a conversation's result is an Outcome like a run's
         talk = case.talk(s)
-        talk_stream = talk.stream() if isinstance(talk, Conversation) else talk.stream(case.question)
-        async for event in talk_stream:
-            if (line := describe(event)) is not None:
-                lines.append(line)
-        talked = talk_stream.result
-        stop = talked.stop_reason + (f": {talked.detail}" if talked.detail else "")
-        return talked.ok, "" if talked.output is None else str(talked.output), talked.usage.requests, stop
-    runner: Any = s.agent("checker", case.tools) if case.kind == "tool" else s.supervisor(case.kind)
-    stream = runner.stream(case.question)
+        stream: Any = talk.stream() if isinstance(talk, Conversation) else talk.stream(case.question)
+    else:
+        runner: Any = s.agent("checker", case.tools) if case.kind == "tool" else s.supervisor(case.kind)
+        stream = runner.stream(case.question)
     async for event in stream:
         if (line := describe(event)) is not None:
             lines.append(line)
