@@ -119,7 +119,8 @@ async def run(supervisor: Supervisor[Answer]) -> RunResult[Answer]:
 
 def truth() -> Answer:
     counts = _line_counts()
-    return Answer(files=len(counts), total_lines=sum(counts.values()), longest_file=max(counts, key=lambda name: counts[name]))
+    longest = max(counts, key=lambda name: counts[name])
+    return Answer(files=len(counts), total_lines=sum(counts.values()), longest_file=longest)
 
 
 def is_right(result: RunResult[Answer]) -> bool:
