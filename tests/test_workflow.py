@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -222,6 +223,28 @@ def test_type_mismatches_ambiguous_names_and_undeclared_inputs_are_build_errors(
 
     with pytest.raises(ConfigError, match=r"task 'greet' needs 'nmae'.*declared input \(name\)"):
         Workflow(greet, inputs=["name"])
+
+
+def test_every_binding_mistake_of_a_workflow_is_reported_in_one_error() -> None:
+    @step
+    def a() -> str:
+        return "a"
+
+    @step
+    def b(a: str, nmae: str) -> str:
+        return a + nmae
+
+    @step
+    def c(a: str, b: int, tpoic: str) -> str:
+        return a + str(b) + tpoic
+
+    with pytest.raises(ConfigError) as caught:
+        Workflow((a | b) >> c, inputs=["name", "topic"])
+    message = str(caught.value)
+    assert message.startswith("4 mistakes:\n- "), message
+    for part in (r"task 'b' takes 'a'.*'a' runs at the same time", r"task 'b' needs 'nmae'",
+                 r"'b' expects int, but 'b' produces str", r"task 'c' needs 'tpoic'"):
+        assert re.search(part, message), (part, message)
 
 
 def blank(name: str) -> PythonTask[str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 from pydantic import BaseModel
 
 from ..core.dag import check_acyclic, new_graph
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, all_at_once
 from .control import Each, Loop, Switch
 from .nodes import MISSING, Node, Par, Param, Seq, Unit
 
@@ -220,36 +220,54 @@ class Binder:
             self.visible[p.name] = (p.name, p.output_type)
 
     def bind_all(self) -> None:
+        """Bind every parameter of every task, then report every mistake found in one error."""
+        problems: list[str] = []
         for placed in self.graph.nodes.values():
-            self.bind(placed)
-            if isinstance(placed.unit, Each):
+            problems += self.bind(placed)
+            if isinstance(placed.unit, Each) and not problems:
                 self.check_each(placed)
+        if problems:
+            raise ConfigError(all_at_once(problems))
 
-    def bind(self, placed: Placed) -> None:
+    def bind(self, placed: Placed) -> list[str]:
+        """Bind one task's parameters; the mistakes found, one per parameter."""
         bound = placed.unit.bound if not isinstance(placed.unit, Each | Loop | Switch) else {}
         taken: set[str] = set()
         loose: list[Param] = []
+        problems: list[str] = []
         for param in placed.params:
-            if param.name in bound:
-                placed.bindings[param.name] = Binding("const", value=bound[param.name])
-            elif param.name in self.names.ambiguous:
-                raise ConfigError(f"task {placed.name!r} takes {param.name!r}, but several tasks are called "
-                                  f"{param.name!r}; give them distinct names with .named(...)")
-            elif param.name in self.visible:
-                taken.add(self.by_name(placed, param))
-            else:
-                loose.append(param)
+            try:
+                if param.name in bound:
+                    placed.bindings[param.name] = Binding("const", value=bound[param.name])
+                elif param.name in self.names.ambiguous:
+                    raise ConfigError(f"task {placed.name!r} takes {param.name!r}, but several tasks are called "
+                                      f"{param.name!r}; give them distinct names with .named(...)")
+                elif param.name in self.visible:
+                    taken.add(self.by_name(placed, param))
+                else:
+                    loose.append(param)
+            except ConfigError as e:
+                problems.append(str(e))
+                if param.name in self.visible:  # its source stays its own: no second, positional mistake
+                    taken.add(self.visible[param.name][0])
         before = [n for n in self.preds[placed.name] if n not in taken]
         required = [p for p in loose if p.required]
         if required and len(required) == len(before):
             for param, source in zip(required, before, strict=True):
-                self.check_type(placed, param, source, self.visible[source][1])
+                try:
+                    self.check_type(placed, param, source, self.visible[source][1])
+                except ConfigError as e:
+                    problems.append(str(e))
                 placed.bindings[param.name] = Binding("task", source)
                 self.graph.dag.add_edge(source, placed.name)
             loose = [p for p in loose if not p.required]
         for param in loose:
             placed.bindings[param.name] = Binding("input", param.name, default=param.default)
-            self.need(param, placed.name)
+            try:
+                self.need(param, placed.name)
+            except ConfigError as e:
+                problems.append(str(e))
+        return problems
 
     def by_name(self, placed: Placed, param: Param) -> str:
         owner, typ = self.visible[param.name]
