@@ -79,7 +79,7 @@ def critic_stand_in(info: RequestInfo) -> Any:
     if said == 1:
         return ("Too vague and too short. Name the product, say how it keeps feet warm and prevents blisters, "
                 "use concrete images instead of 'high quality', and end with a call to action.")
-    final = info.last.content or ""
+    final = DRAFTS[-1]  # the draft it read last, copied as the brief's result
     return call("finish", summary="the second draft names the product, covers warmth and blisters, is vivid "
                                   "and ends with a call to action", goal_met=True,
                 result={"text": final, "words": len(final.split())})

@@ -143,6 +143,7 @@ FILES = {
                 word = re.search(r"(\\w+)\\n\\nThe assistant", system)[1]
                 if said == 0:
                     return f"Please compute 6*7, and run: echo ran > {word}.txt"
+                last = last.split("\\n\\n(The goal:")[0]  # the reply it read, without the reminder of its goal
                 return call("finish", summary=f"the tutor said {last!r}", goal_met="42" in last, result=last)
             if system.startswith("You manage"):  # a group chat's manager: tutor first, then writer
                 return call("finish", speaker="tutor" if "was user" in last else "writer")
@@ -153,8 +154,8 @@ FILES = {
                     return "I only write words."
                 return call("finish", summary="the tutor computed it", goal_met=True, result="6*7 = 42")
             if system.startswith("You are coder"):
-                if info.last.role == "user":
-                    return call("shell", command=re.search(r"run: (.*)", last)[1])
+                if info.last.role == "user" and (asked := re.search(r"run: (.*)", last)):
+                    return call("shell", command=asked[1])
                 return f"The shell said: {last}"
             return "?"
 

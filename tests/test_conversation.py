@@ -40,6 +40,7 @@ from agentflow.models import FunctionModel, RequestInfo, ScriptedModel, call
 from agentflow.models.scripted import Reply
 from agentflow.runtime.guards import stale_reason
 from agentflow.teams.conversation.pair import BEGIN_PROXY
+from agentflow.teams.conversation.turns import JUDGE_MEMBER, JUDGE_PROXY
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -148,7 +149,9 @@ async def test_pair_ends_with_the_proxys_typed_verdict() -> None:
     assert [m.role for m in proxy_model.requests[2].messages] == ["system", "user", "assistant", "user",
                                                                   "assistant", "user"]
     assert proxy_model.requests[0].last.content == BEGIN_PROXY
-    assert proxy_model.requests[2].last.content == "Checked again: 1149 metres."
+    # Each message the proxy reads reminds it of the goal it judges.
+    judge = JUDGE_PROXY.format(goal="Learn the length of the Harbour Bridge in metres.")
+    assert proxy_model.requests[2].last.content == "Checked again: 1149 metres." + judge
     assert assistant_model.requests[1].last.content == "Are you sure? Check the number again."
 
 
@@ -201,7 +204,7 @@ async def test_summary_names_each_speaker_their_turns_and_why_it_ended() -> None
     assert "ended: finish by user_proxy (goal met): The bridge is 1149 m long." in text
 
 
-async def test_a_verdict_that_the_goal_is_not_met_still_ends_the_conversation() -> None:
+async def test_a_verdict_that_the_goal_is_not_met_ends_the_conversation_the_second_time() -> None:
     proxy_model = by_turn("Book me a flight to the Moon.",
                           verdict("no booking", summary="No airline flies there.", goal_met=False))
     result = await Conversation(Agent("assistant", model=by_turn("I cannot book that.")),
@@ -209,6 +212,36 @@ async def test_a_verdict_that_the_goal_is_not_met_still_ends_the_conversation() 
     assert result.ok and result.stop_reason == "finish"
     assert result.goal_met is False and result.output == "no booking"
     assert "ended: finish by user_proxy (goal NOT met): No airline flies there." in result.summary()
+    # The first "not met", with turns left, went to the assistant as a message: one more chance.
+    assert said(result) == [("user_proxy", "Book me a flight to the Moon."), ("assistant", "I cannot book that."),
+                            ("user_proxy", "No airline flies there."), ("assistant", "I cannot book that."),
+                            ("user_proxy", "No airline flies there.")]
+    assert [t.final for t in result.transcript] == [False] * 4 + [True]
+    assert result.notes == ["turn 3: user_proxy judged the goal not met with turns left; its verdict went to the "
+                            "others as a message"]
+
+
+async def test_a_first_not_met_verdict_asks_for_what_is_missing_and_the_conversation_goes_on() -> None:
+    proxy_model = by_turn("What is the weather in Lima?",
+                          verdict("", summary="The temperature is missing.", goal_met=False),
+                          verdict("19C and cloudy"))
+    assistant_model = by_turn("Cloudy.", "19C and cloudy.")
+    result = await Conversation(Agent("assistant", model=assistant_model),
+                                UserProxy("Lima's weather, with the temperature.", model=proxy_model)).run()
+    assert result.goal_met is True and result.output == "19C and cloudy"
+    assert said(result)[2:4] == [("user_proxy", "The temperature is missing."), ("assistant", "19C and cloudy.")]
+    assert assistant_model.requests[1].last == Message.user("The temperature is missing.")
+    # The proxy's history shows its verdict as the plain message it became.
+    assert proxy_model.requests[2].messages[4] == Message.assistant("The temperature is missing.")
+
+
+async def test_a_not_met_verdict_on_the_last_turn_stands() -> None:
+    proxy_model = by_turn("Book me a flight to the Moon.",
+                          verdict("no booking", summary="No airline flies there.", goal_met=False))
+    result = await Conversation(Agent("assistant", model=by_turn("I cannot book that.")),
+                                UserProxy("Fly to the Moon.", model=proxy_model), max_turns=3).run()
+    assert result.stop_reason == "finish" and result.goal_met is False and len(result.transcript) == 3
+    assert result.notes == []
 
 
 def test_run_sync_runs_the_conversation() -> None:
@@ -252,7 +285,8 @@ async def test_assistant_tool_calls_count_run_and_stay_in_its_own_history() -> N
         assert not any(m.role == "tool" or m.tool_calls for m in info.messages)
         assert "city" not in all_text(info)
         assert info.tool_names == ([] if info is proxy_model.requests[0] else ["finish"])
-    assert proxy_model.requests[1].last == Message.user("It is 21C and sunny in Paris.")
+    judge = JUDGE_PROXY.format(goal="Know the weather in Paris and Oslo.")
+    assert proxy_model.requests[1].last == Message.user("It is 21C and sunny in Paris." + judge)
     # The assistant's second turn continues its history, its earlier tool call and result included.
     second = assistant_model.requests[2]
     assert [m.role for m in second.messages] == ["system", "user", "assistant", "tool", "assistant", "user"]
@@ -573,7 +607,8 @@ async def test_a_participant_whose_turns_run_out_twice_in_a_row_ends_the_convers
     assert said(result) == [("user_proxy", "Wait for the job to finish."),
                             ("assistant", "(assistant sent no message: its turn ran out of steps)"),
                             ("user_proxy", "Wait for the job to finish.")]
-    assert proxy_model.requests[1].last.content == "(assistant sent no message: its turn ran out of steps)"
+    assert proxy_model.requests[1].last.content == "(assistant sent no message: its turn ran out of steps)" + \
+        JUDGE_PROXY.format(goal="The job's result.")
     assert result.notes == ["turn 2: assistant's turn ended early: agent 'assistant' reached max_steps=3"]
     assert len(ran) == 6 and len(assistant_model.requests) == 6
     assert result.per_agent["assistant"].requests == 6  # what it spent is still counted
@@ -670,7 +705,8 @@ async def test_a_constrained_proxy_speaks_with_say_and_ends_with_finish() -> Non
     assert assistant_model.requests[0].last == Message.user("Please add 2 and 3.")
     # The proxy's own history shows what it said as a plain message: the next turn reads as a conversation.
     second = proxy_model.requests[1].messages
-    assert second[2] == Message.assistant("Please add 2 and 3.") and second[3] == Message.user("5")
+    assert second[2] == Message.assistant("Please add 2 and 3.")
+    assert second[3] == Message.user("5" + JUDGE_PROXY.format(goal="Know 2+3."))
 
 
 async def test_a_constrained_assistant_with_tools_answers_through_finish() -> None:
@@ -750,7 +786,8 @@ async def test_opening_is_the_first_turn_verbatim_without_a_model_call() -> None
     assert assistant_model.requests[0].last == Message.user(opening)
     # The proxy's history shows the opening as its own first message.
     roles = [(m.role, m.content) for m in proxy_model.requests[0].messages[1:]]
-    assert roles == [("user", BEGIN_PROXY), ("assistant", opening), ("user", "Sorted: [1, 2, 3].")]
+    assert roles == [("user", BEGIN_PROXY), ("assistant", opening),
+                     ("user", "Sorted: [1, 2, 3]." + JUDGE_PROXY.format(goal="A sorted list."))]
     assert isinstance(events[0], RunStarted) and events[0].task == opening
     chosen = [e.speaker for e in events if isinstance(e, SpeakerChosen)]
     assert chosen == ["assistant", "user_proxy"]  # no one is chosen for the opening
@@ -792,9 +829,11 @@ async def test_round_robin_group_chat_order_and_named_messages() -> None:
     assert result.transcript[0].text == "Write a haiku about rain." and result.transcript[0].usage == Usage()
     writer, critic, editor = (requests_of(m) for m in members)
     assert writer[0].last.content == "[user] Write a haiku about rain."
-    assert critic[0].last.content == f"[user] Write a haiku about rain.\n\n[writer] {fresh('writer', 1)}"
+    assert critic[0].last.content == f"[user] Write a haiku about rain.\n\n[writer] {fresh('writer', 1)}" + \
+        JUDGE_MEMBER.format(goal="Write a haiku about rain.")  # the critic may end the chat: it judges the goal
     # The writer's second turn gets what the others said since, each under their name; not its own message.
-    assert writer[1].last.content == f"[critic] {fresh('critic', 1)}\n\n[editor] {fresh('editor', 1)}"
+    assert writer[1].last.content == f"[critic] {fresh('critic', 1)}\n\n[editor] {fresh('editor', 1)}" + \
+        JUDGE_MEMBER.format(goal="Write a haiku about rain.")
     assert [m.role for m in writer[1].messages] == ["system", "user", "assistant", "user"]
     system = writer[0].messages[0].content or ""
     assert system.startswith("You write drafts.\n\nYou are writer, one member of a group conversation with "

@@ -6,7 +6,9 @@ text reply is its message, and a participant allowed to conclude may call `finis
 `Verdict` instead, which ends the conversation. Limits bound the whole conversation. An
 exchange that goes stale (farewells, near-repeats, empty replies: the book's endless "Goodbye!
 Thanks again." / "You bet!") is stopped: a participant that may conclude is asked once to give
-its verdict, and if it does not, the conversation ends with `stop_reason="repetition"`.
+its verdict, and if it does not, the conversation ends with `stop_reason="repetition"`. A
+first verdict of "not met" with turns left goes to the others as a message instead (see
+`Chat.too_soon`).
 """
 
 from .group import GroupChat, PickFunction, Rule

@@ -17,7 +17,7 @@ from ...core.result import ToolStep
 from ...models import Model
 from ...runtime.scope import entered
 from .records import USER, ConversationResult, Turn, Verdict, short
-from .turns import SAY, Chat, Member, Speaker, check_bounds
+from .turns import JUDGE_MEMBER, SAY, Chat, Member, Speaker, check_bounds
 
 T = TypeVar("T")
 Rule = Literal["round_robin", "random", "llm"]
@@ -91,8 +91,9 @@ class GroupChat(Generic[T]):
             note = MEMBER.format(name=agent.name, others=others)
             if agent.name in self.finishers:
                 note += "\n" + MEMBER_FINISH
-            members.append(Member(Speaker(agent, note, verdict if agent.name in self.finishers else None,
-                                            "the group")))
+            finisher = agent.name in self.finishers
+            judge = JUDGE_MEMBER.format(goal=task) if finisher else ""
+            members.append(Member(Speaker(agent, note, verdict if finisher else None, "the group"), judge=judge))
         chat = Chat(self.name, members, Chooser(self).choose, max_turns=self.max_turns, limits=self.limits,
                      max_stale=self.max_stale, named=True, deltas=deltas)
         return cast(ConversationResult[T], await chat.run((USER, task), emit))

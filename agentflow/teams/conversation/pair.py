@@ -11,7 +11,7 @@ from ...core.limits import Limits
 from ...core.messages import Message
 from ...models import Model, ModelSettings
 from .records import USER, ConversationResult, Verdict
-from .turns import Chat, Member, Speaker, check_bounds
+from .turns import JUDGE_PROXY, Chat, Member, Speaker, check_bounds
 
 T = TypeVar("T")
 BEGIN_PROXY = "(The conversation starts now. Write your first message to the assistant: ask it for the first " \
@@ -84,7 +84,7 @@ class Conversation(Generic[T]):
 
     async def _run(self, emit: Emit | None, deltas: bool) -> ConversationResult[T]:
         proxy = Member(Speaker(self.proxy.agent, "", Verdict[self.proxy.output], "the assistant"),  # type: ignore
-                        begin=BEGIN_PROXY)
+                        begin=BEGIN_PROXY, judge=JUDGE_PROXY.format(goal=self.proxy.goal))
         opening = self.proxy.opening
         if opening is not None:  # given, not generated: the proxy's history shows it as its own first message
             proxy.history = [Message.system(proxy.agent.instructions), Message.user(BEGIN_PROXY),

@@ -22,7 +22,8 @@ class Verdict(BaseModel, Generic[T]):
 
     summary: str = Field(description="a sentence or two: what was achieved, or what is missing")
     goal_met: bool = Field(description="true when the goal is achieved")
-    result: T = Field(description="the outcome the goal asked for")
+    result: T = Field(description="the result the goal asks for, itself (the number, name or text as it was "
+                                  "given), not a description of the conversation")
 
 
 class Turn(Event):

@@ -29,7 +29,12 @@ from .records import USER, ConversationResult, SpeakerChosen, Stop, Turn, Verdic
 SAY = "say"
 BEGIN = "(The conversation starts now. Write your first message.)"
 WRAP_UP = ("\n\n(The conversation is going in circles: {why}. Do not reply with text: call `finish` now with "
-           "your verdict, whether or not the goal is met.)")
+           "your verdict, whether or not the goal is met. Its `result` is the result itself as it was given here "
+           "(the number, name or text), not a description of the conversation.)")
+JUDGE = ("\n\n(The goal: {goal}\nDoes what you have been told meet it? If it does, call `finish` now with the "
+         "result as it was given. If not, ")
+JUDGE_PROXY = JUDGE + "ask the assistant for the next piece of work towards it.)"
+JUDGE_MEMBER = JUDGE + "reply with what is still needed.)"
 SAY_PARAMETERS = {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"],
                   "additionalProperties": False}
 VERDICT = "End the conversation with your verdict: when the goal is met, or clearly cannot be met."
@@ -109,6 +114,8 @@ class Member:
     seen: int = 0  # how much of the transcript it has been shown
     begin: str = BEGIN  # what it reads when it speaks first
     failures: int = 0  # its turns in a row that ended without a message
+    gave_up: bool = False  # it has had a "not met" verdict taken as a message (see Chat.too_soon)
+    judge: str = ""  # added to what it reads, when it may conclude: small models forget the goal is theirs to judge
 
     @property
     def name(self) -> str:
@@ -182,6 +189,12 @@ class Chat:
                          tool_calls)
                 continue
             member.failures = 0
+            if isinstance(run.output, Verdict) and self.too_soon(member, run.output, wrap_up):
+                member.history = as_said(member.history, run.output.summary)
+                self.notes.append(f"turn {self.turns + 1}: {member.name} judged the goal not met with turns left; "
+                                  "its verdict went to the others as a message")
+                self.say(member.name, run.output.summary, run.usage, tool_calls)
+                continue
             if isinstance(run.output, Verdict):
                 verdict = cast(Verdict[Any], run.output)
                 self.say(member.name, verdict.summary, run.usage, tool_calls, final=True)
@@ -200,14 +213,24 @@ class Chat:
                 if not any(m.agent.concludes for m in self.members.values()):
                     return self.result("repetition", wrap_up)
 
+    def too_soon(self, member: Member, verdict: Verdict[Any], wrap_up: str | None) -> bool:
+        """A first "not met" with turns left is taken as a request for what is missing: small models give up
+        after one gap ("the weather is not provided") instead of asking for it. Once per participant."""
+        if verdict.goal_met or wrap_up is not None or member.gave_up or self.turns + 1 >= self.max_turns:
+            return False
+        member.gave_up = True
+        return True
+
     async def take_turn(self, member: Member, wrap_up: str | None) -> RunResult[Any]:
         assert self.scope is not None
         news = [t for t in self.transcript[member.seen:] if t.speaker != member.name]
         text = "\n\n".join(f"[{t.speaker}] {t.text}" if self.named else t.text for t in news)
+        alone = not any(t.speaker not in (USER, member.name) for t in self.transcript)
         if wrap_up is not None:
             text = (text + WRAP_UP.format(why=wrap_up)).strip()
+        elif member.judge and not alone and text:
+            text += member.judge
         member.seen = len(self.transcript)
-        alone = not any(t.speaker not in (USER, member.name) for t in self.transcript)
         too_early = "Too early for a verdict: no one else has said anything yet. Send your first message " \
                     "instead." if alone else None
         with entered(self.scope.within(f"turn/{self.turns + 1}")):
