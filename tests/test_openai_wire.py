@@ -174,6 +174,8 @@ def test_unknown_provider_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="openai, anthropic"):
         get_model("mistral:large")
     with pytest.raises(ConfigError, match="provider:model"):
+        get_model("large")
+    with pytest.raises(ConfigError, match="names no provider. Fix: write 'openai:gpt-4o'"):
         get_model("gpt-4o")
 
 

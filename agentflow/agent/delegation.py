@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, create_model
 
+from ..core.errors import ConfigError
 from ..core.tool import Tool, ToolError, to_observation
 from ..runtime.guards import DelegationGuard
 from ..runtime.scope import current_scope
@@ -33,6 +34,9 @@ class AgentTool(Tool[Any]):
     def __init__(self, agent: Agent[Any], *, name: str | None = None, description: str | None = None,
                  context: type[Any] | None = str, share: float | None = None) -> None:
         self.agent = agent
+        if share is not None and not 0 < share <= 1:
+            raise ConfigError(f"agent {agent.name!r} as a tool: share={share!r} must be above 0 and at most 1 (the "
+                              "fraction of the caller's remaining budget each delegation may spend)")
         self.share = share
         tool_name = name or re.sub(r"[^a-zA-Z0-9_-]", "_", agent.name)[:64]
         fields: dict[str, Any] = {"task": (Annotated[str, Field(description=TASK_DOC)], ...)}

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
+
+from pydantic.errors import PydanticSchemaGenerationError
 
 from ..core.errors import ConfigError, ModelError, OutputValidationError, StopRun, keep_partial, partial_of
 from ..core.events import Emit, Event, RunStarted, TextChunk
@@ -18,8 +21,17 @@ from ..core.limits import Budget, Limits
 from ..core.messages import Message, ModelResponse, TextDelta, ToolCall
 from ..core.output import FINISH, OutputSchema
 from ..core.result import ModelStep, RunResult, StopReason, ToolStep
-from ..core.tool import Tool, ToolArgumentsError, ToolError, ToolTimeout, as_tool, to_observation
-from ..models import Model, ModelSettings, get_model
+from ..core.tool import (
+    TOOL_NAME,
+    Tool,
+    ToolArgumentsError,
+    ToolError,
+    ToolTimeout,
+    Unshowable,
+    as_tool,
+    to_observation,
+)
+from ..models import Model, ModelSettings, get_model, parse_model_string
 from ..models.base import ToolSpec
 from ..models.defaults import default_model
 from ..runtime.guards import REPEATED, AlreadyAnswered, DelegationGuard, LoopDetected, noted_if_repeated
@@ -30,6 +42,7 @@ from . import grounding
 from .delegation import AgentTool
 from .grounding import ungrounded
 
+log = logging.getLogger("agentflow.tools")
 T = TypeVar("T")
 R = TypeVar("R")
 EndsWith = Literal["finish", "text"]
@@ -45,6 +58,20 @@ async def _timed(awaitable: Awaitable[Any], seconds: float) -> Any:
     except TimeoutError:
         raise StopRun("max_time", "the wall-time limit was reached during a step") from None
 
+
+
+def check_agent(name: str, max_steps: int | None, max_output_retries: int, approve: Any, validator: Any) -> None:
+    """The arguments of `Agent()` that would otherwise fail later, at a run or at the provider."""
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ConfigError(f"agent name {name!r} is not allowed: an agent is called as a tool, and providers accept "
+                          "1-64 letters, digits, '_' or '-'. Fix: e.g. Agent('my_agent', ...)")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"agent {name!r}: max_steps={max_steps} must be at least 1 (or None for no limit)")
+    if max_output_retries < 0:
+        raise ConfigError(f"agent {name!r}: max_output_retries={max_output_retries} must be 0 or more")
+    for what, value in (("approve", approve), ("validator", validator)):
+        if value is not None and not callable(value):
+            raise ConfigError(f"agent {name!r}: {what}={value!r} is not a function. Fix: pass a function, or None")
 
 class Agent(Generic[T]):
     """A task agent. `output` is the type `finish` must produce (`str` by default).
@@ -109,18 +136,30 @@ class Agent(Generic[T]):
         description: str = "",
         ends_with: EndsWith = "finish",
     ) -> None:
+        check_agent(name, max_steps, max_output_retries, approve, validator)
         self.name = name
         self.instructions = instructions
         self.description = description or instructions.split("\n", 1)[0]
-        self.tools = {t.name: t for t in (x.as_tool() if isinstance(x, Agent) else as_tool(x) for x in tools)}
+        made = [x.as_tool() if isinstance(x, Agent) else as_tool(x) for x in tools]
+        self.tools = {t.name: t for t in made}
+        if len(self.tools) != len(made):
+            twice = sorted({t.name for t in made if sum(u.name == t.name for u in made) > 1})
+            raise ConfigError(f"agent {name!r}: two tools are called {twice[0]!r}; tool names must be unique. Fix: "
+                              "drop the duplicate, or rename one with @tool(name=...)")
         if FINISH in self.tools:
             raise ConfigError(f"agent {name!r}: a tool may not be called {FINISH!r}; that name ends the task")
         if ends_with not in ("finish", "text") or (ends_with == "text" and output not in (None, str)):
             raise ConfigError(f"agent {name!r}: ends_with={ends_with!r} is not possible; use 'finish', or 'text' "
                               "with a str output (a typed output needs `finish`)")
         self.ends_with: EndsWith = ends_with
-        self.output = OutputSchema[Any](output or str)
-        self._model = model
+        try:
+            self.output = OutputSchema[Any](output or str)
+        except PydanticSchemaGenerationError as e:
+            why = e.message.split(". ")[0]
+            raise ConfigError(f"agent {name!r}: output={output!r} cannot be made a JSON schema ({why}). "
+                              "Fix: use a pydantic model, dataclass, TypedDict or built-in type, whose fields are "
+                              "such types too") from None
+        self.model = model  # a string is checked now and resolved on first use
         self.max_steps = max_steps
         self.limits = limits or Limits()
         self.settings = settings
@@ -144,6 +183,11 @@ class Agent(Generic[T]):
         if not isinstance(model, (str, Model, type(None))):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigError(f"agent {self.name!r}: model must be a 'provider:model' string or a Model, not "
                               f"{type(model).__name__}")
+        if isinstance(model, str):
+            try:
+                parse_model_string(model)
+            except ConfigError as e:
+                raise ConfigError(f"agent {self.name!r}: {e}") from None
         self._model = model
 
     def as_tool(self, name: str | None = None, description: str | None = None, *,
@@ -381,6 +425,9 @@ class Run(Generic[T]):
                 return step(str(e), "failed")
             except ToolTimeout as e:
                 return step(f"{e}.", "timeout")
+            except Unshowable as e:  # the tool's author must fix it; the model can only go on without the value
+                log.warning("tool %r returned %s", call.name, e)
+                return step(f"{call.name} ran, but its result cannot be shown ({e})", "unshowable")
             except Exception as e:  # a failing tool is an observation, never a crash
                 return step(f"{call.name} raised {type(e).__name__}: {e}", "raised")
 

@@ -23,7 +23,6 @@ Every mistake in a file is reported with the file, the line and the field.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -33,13 +32,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..core.errors import ConfigError, all_at_once, did_you_mean
-from ..models import Model
+from ..core.tool import TOOL_NAME
+from ..models import Model, parse_model_string
 from .loop import Agent
 
 ENV = "AGENTFLOW_PERSONAS"
 REQUIRED = ("name", "role", "goal")
 FIELDS = (*REQUIRED, "backstory", "tools", "model", "output", "max_steps")
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
 
 
@@ -164,7 +163,7 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
             bad(key, "missing or empty: every persona needs name, role and goal", at.get(key, 2))
         elif not isinstance(data[key], str):
             bad(key, f"must be text, not {data[key]!r}: put it in quotes")
-    if isinstance(data.get("name"), str) and data["name"].strip() and not _NAME.fullmatch(data["name"]):
+    if isinstance(data.get("name"), str) and data["name"].strip() and not TOOL_NAME.fullmatch(data["name"]):
         bad("name", f"{data['name']!r} must be 1-64 letters, digits, '_' or '-'")
     tools = data.get("tools") or []
     if isinstance(tools, str):
@@ -182,6 +181,13 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
         if data.get(key) is not None and not isinstance(data[key], kind):
             what = "a mapping of field: type" if kind is dict else kind.__name__
             bad(key, f"must be {what}")
+    if isinstance(data.get("max_steps"), int) and data["max_steps"] < 1:
+        bad("max_steps", f"must be at least 1, not {data['max_steps']}")
+    if isinstance(data.get("model"), str):
+        try:
+            parse_model_string(data["model"])
+        except ConfigError as e:
+            bad("model", str(e))
     if problems:
         raise PersonaError.of(path, problems)
     fields: dict[str, Any] = {**data, "tools": tools}

@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import Any
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, did_you_mean
 from .loading import load_module, split_ref
 
 
@@ -49,8 +49,10 @@ def targets_in(refs: list[str]) -> list[Any]:
         if name is not None:
             value = names.get(name)
             if not isinstance(value, kinds):
-                what = "nothing" if value is None else f"a {type(value).__name__}"
-                raise ConfigError(f"{path}:{name} must be an agent, supervisor or workflow, but {name!r} is {what}")
+                servable = [k for k, v in names.items() if isinstance(v, kinds) and not k.startswith("_")]
+                wrong = (f"{path} defines no {name!r}{did_you_mean(name, servable)}" if value is None else
+                         f"{path}:{name} must be an agent, supervisor or workflow, not a {type(value).__name__}")
+                raise ConfigError(f"{wrong}. Servable there: {', '.join(servable) or 'none'}")
             picked = [value]
         else:
             picked = [v for k, v in names.items() if isinstance(v, kinds) and not k.startswith("_")]

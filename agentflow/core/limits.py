@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from .errors import ConfigError
 from .messages import Usage
 
 LimitReason = Literal["max_steps", "max_tokens", "max_cost", "max_time"]
@@ -27,6 +28,13 @@ class Limits(BaseModel):
     max_tokens: int | None = None
     max_cost: float | None = None
     max_seconds: float | None = None
+
+    @model_validator(mode="after")
+    def _positive(self) -> Limits:
+        if bad := [f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None and v <= 0]:
+            raise ConfigError(f"Limits({', '.join(bad)}): a limit must be above 0. Fix: give a positive value, or "
+                              "None (the default) for no limit")
+        return self
 
 
 class Budget:
@@ -81,8 +89,8 @@ class Budget:
         return Limits(
             max_steps=None if steps is None else max(1, int(steps * fraction)),
             max_tokens=None if tokens is None else max(1, int(tokens * fraction)),
-            max_cost=None if cost is None else cost * fraction,
-            max_seconds=None if seconds is None else seconds * fraction,
+            max_cost=None if cost is None else max(cost * fraction, 1e-9),  # spent: the ancestors stop it
+            max_seconds=None if seconds is None else max(seconds * fraction, 1e-3),
         )
 
     def _left(self, limit: Callable[[Budget], float | None], used: Callable[[Budget], float]) -> float | None:

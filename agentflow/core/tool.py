@@ -25,7 +25,7 @@ from .errors import ToolDefinitionError
 from .schema import drop_defaulted_nulls, strict_schema
 
 R = TypeVar("R")
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 class ToolArgumentsError(ValueError):
@@ -63,7 +63,7 @@ class Tool(Generic[R]):
     ) -> None:
         self.fn = fn
         self.name = fn.__name__ if name is None else name
-        if not _NAME.fullmatch(self.name):
+        if not TOOL_NAME.fullmatch(self.name):
             raise ToolDefinitionError(
                 f"tool name {self.name!r} is not allowed: providers accept 1-64 letters, digits, '_' or '-'. "
                 "Fix: pass name= to @tool"
@@ -149,14 +149,39 @@ def as_tool(obj: Tool[Any] | Callable[..., Any]) -> Tool[Any]:
     return obj if isinstance(obj, Tool) else Tool(obj)
 
 
+class Unshowable(TypeError):
+    """A value with neither a JSON form nor a `__str__` of its own: the model would read `<X object at 0x...>`."""
+
+
+def _shown(value: Any) -> str:
+    kind = type(value)
+    if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
+        raise Unshowable(f"a value of type {kind.__name__} cannot be shown to a model: it is not JSON and has no "
+                         "__str__. Fix: return a str, dict, list, pydantic model or dataclass, or give its class a "
+                         "__str__")
+    return str(value)
+
+
 def to_observation(value: Any) -> str:
     """A tool's return value as the text the model reads (JSON for anything but a string)."""
     if isinstance(value, str):
         return value
+    unshowable: list[Unshowable] = []
+
+    def fallback(part: Any) -> str | None:
+        try:
+            return _shown(part)
+        except Unshowable as e:  # pydantic would wrap it: keep it to raise as it is
+            unshowable.append(e)
+            return None
+
     try:
-        return pydantic_core.to_json(value, fallback=str).decode()
+        text = pydantic_core.to_json(value, fallback=fallback).decode()
     except (TypeError, ValueError):
-        return str(value)
+        return _shown(value)
+    if unshowable:
+        raise unshowable[0]
+    return text
 
 
 def validate_arguments(arguments: str | dict[str, Any], model: type[BaseModel]) -> BaseModel:

@@ -6,8 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from ..core.errors import ConfigError
 from ..core.messages import Message, ModelResponse, StreamEvent
 
 
@@ -47,6 +48,19 @@ class ModelSettings(BaseModel):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     extra_body: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _in_range(self) -> ModelSettings:
+        t, p, n = self.temperature, self.top_p, self.max_tokens
+        checks: list[tuple[str, float | None, bool, str]] = [
+            ("temperature", t, t is None or 0 <= t <= 2, "from 0 to 2"),
+            ("top_p", p, p is None or 0 < p <= 1, "above 0 and at most 1"),
+            ("max_tokens", n, n is None or n >= 1, "at least 1")]
+        bad = [f"{name}={value!r} (must be {want})" for name, value, ok, want in checks if not ok]
+        if bad:
+            raise ConfigError(f"ModelSettings: {'; '.join(bad)}. Fix: give a value in range, or None for the "
+                              "model's default")
+        return self
 
     def merged(self, other: ModelSettings | None) -> ModelSettings:
         """These settings with every field `other` sets laid over them."""
