@@ -727,3 +727,43 @@ def test_a_typed_finish_with_a_number_no_tool_returned_goes_back_once() -> None:
     seen = ScriptedModel([call("longest"), call("finish", files=253, longest_file="shopify_worklist.py")])
     assert not [s for s in Agent("a", tools=[longest], output=Longest, model=seen).run_sync("go").steps
                 if isinstance(s, ToolStep) and s.error]  # 253 was seen: grounded (even if it is the wrong field)
+
+
+def test_a_finish_that_leaves_out_a_part_the_task_names_goes_back_once() -> None:
+    """The 1.5B, asked for the capitals of France and Kenya, looked up France and finished with Paris."""
+    @tool
+    def capital(country: str) -> str:
+        """The capital of a country."""
+        return {"France": "Paris", "Kenya": "Nairobi"}[country]
+
+    model = ScriptedModel([call("capital", country="France"), call("finish", answer="Paris"),
+                           call("capital", country="Kenya"), call("finish", answer="Paris and Nairobi")])
+    result = Agent("a", tools=[capital], model=model).run_sync("Look up the capital city of France and Kenya.")
+    assert result.output == "Paris and Nairobi"
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert "your task also names Kenya, which neither your answer nor your tool calls cover" in refused.observation
+    # A task naming one thing, or an answer covering none of them (another register), is not checked.
+    for task, answer in (("What is the capital of France?", "Paris"), ("Compare France and Kenya.", "They differ.")):
+        done = Agent("a", tools=[capital], model=ScriptedModel([call("finish", answer=answer)])).run_sync(task)
+        assert done.output == answer
+
+
+def test_a_word_miscopied_from_a_tool_result_goes_back_once() -> None:
+    """The 1.5B, told 'wolftnega' by its tool, finished with 'wolfntega'."""
+    @tool
+    def reverse(text: str) -> str:
+        """Reverse a string."""
+        return text[::-1]
+
+    model = ScriptedModel([call("reverse", text="agentflow"), call("finish", answer="It is wolfntega."),
+                           call("finish", answer="It is wolftnega.")])
+    result = Agent("a", tools=[reverse], model=model).run_sync("Reverse 'agentflow'.")
+    assert result.output == "It is wolftnega."
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert "'wolfntega' is not what the tool result says ('wolftnega')" in refused.observation
+    assert "Copy values from the results exactly" in refused.observation
+    # Words that are no tool result's letters reordered stand: plain prose is not a miscopy.
+    prose = ScriptedModel([call("reverse", text="current"), call("finish", answer="Currently: tnerruc, reversed")])
+    assert not [s for s in Agent("a", tools=[reverse], model=prose).run_sync("go").steps
+                if isinstance(s, ToolStep) and s.error]
+

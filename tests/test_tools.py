@@ -737,6 +737,9 @@ def test_find_files_optional_arguments_are_nullable_in_the_schema(tmp_path: Path
 async def test_calculator_computes() -> None:
     assert await calculator.call({"expression": "2 ** 10 + sqrt(16) * (3 - 1)"}) == "1032"
     assert await calculator.call('{"expression": "7 / 2"}') == "3.5"
+    # `^` is a power, as models write it (the 1.5B's "2^10 - 24"), with the precedence of `**`
+    assert await calculator.call({"expression": "2^10 - 24"}) == "1000"
+    assert await calculator.call({"expression": "-2^2 + 3^2^2"}) == "77"
 
 
 @pytest.mark.parametrize("expression, why", [

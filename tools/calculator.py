@@ -26,8 +26,8 @@ MAX_BITS = 4096
 
 def evaluate(expression: str) -> float | int:
     """The value of an arithmetic expression; ValueError says what is not allowed."""
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
+    try:  # `^` is a power on every calculator and to every model, never Python's exclusive or
+        tree = ast.parse(expression.strip().replace("^", "**"), mode="eval")
     except SyntaxError as e:
         raise ValueError(f"not an arithmetic expression: {e.msg}") from None
     try:

@@ -11,6 +11,16 @@ Whole numbers of a typed output are held to the same rule: the same supervisor, 
 only from its finder ("'shopify_worklist.py' with 253 lines"), finished with `files=1` instead of
 asking its counter. A number computed in the model's head (a sum of two results) goes back once
 too, and the second `finish` stands.
+
+A word copied with two letters swapped is held to it as well: the 1.5B, told `wolftnega` by its
+`reverse` tool, finished with `wolfntega`. A word of a `finish` that no message holds, but that a
+tool result holds with the same letters in another order, differing in at most two places, is a
+miscopy.
+
+The other way round, a task's parts must be covered: a task agent asked for "the capital city of
+France and Kenya" looked up France and finished with "Paris". When a task names several things
+(capitalised words inside its sentences) and the `finish` and the tool calls cover some of them
+but not all, the first such `finish` goes back once, naming what was left out.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from pydantic import BaseModel
 from ..core.messages import Message
 
 _NAME = re.compile(r"^(?=.*[A-Za-z])(?=.*[._/\-@:])[^\s]{3,120}$")
+_WORD = re.compile(r"\w{5,}")
+_CAPITAL = re.compile(r"\b[A-Z][a-z]{2,}\b")
 
 
 def _leaves(value: Any, field: str) -> Iterator[tuple[str, Any]]:
@@ -41,17 +53,49 @@ def _leaves(value: Any, field: str) -> Iterator[tuple[str, Any]]:
 
 
 def ungrounded(output: Any, messages: list[Message]) -> list[str]:
-    """`field=value` for each name in `output`, and each whole number of a typed output, found in no
-    system, user or tool message."""
+    """What is wrong with `output`, for the model to read: the names (and whole numbers of a typed
+    output) found in no system, user or tool message, and the words miscopied from a tool result."""
     seen = "\n".join(m.content or "" for m in messages if m.role != "assistant")
     leaves = list(_leaves(output, "answer"))
     names = [f"{field}={text!r}" for field, text in leaves if isinstance(text, str)
              and _NAME.match(text.strip("'\"`")) and text.strip("'\"`") not in seen]
     numbers = [(field, n) for field, n in leaves if isinstance(output, BaseModel)
                and isinstance(n, int) and not isinstance(n, bool)]
-    return names + [f"{field}={n}" for field, n in numbers if not re.search(rf"(?<![\d.]){n}(?!\d)", seen)]
+    unseen = names + [f"{field}={n}" for field, n in numbers if not re.search(rf"(?<![\d.]){n}(?!\d)", seen)]
+    problems = [f"{', '.join(unseen)} appears in no tool result and not in the task"] if unseen else []
+    return problems + miscopied([t for _, t in leaves if isinstance(t, str)], messages, seen)
 
 
-def refusal(names: list[str]) -> str:
-    return (f"Not done: {', '.join(names)} appears in no tool result and not in the task, so it cannot be right. "
-            "Find it out with a tool first (or correct it), then call `finish` again.")
+def miscopied(texts: list[str], messages: list[Message], seen: str) -> list[str]:
+    """`'word' (the result says 'wrod')` for each word of `texts` that is a tool result's word with
+    letters swapped: the same letters, in at most two other places."""
+    results = {w for m in messages if m.role == "tool" for w in _WORD.findall(m.content or "")}
+    found: list[str] = []
+    for word in {w for t in texts for w in _WORD.findall(t)} - results:
+        if word in seen:
+            continue
+        near = next((r for r in results if len(r) == len(word) and sorted(r) == sorted(word)
+                     and sum(a != b for a, b in zip(r, word, strict=True)) <= 2), None)
+        if near is not None:
+            found.append(f"{word!r} is not what the tool result says ({near!r})")
+    return found
+
+
+def uncovered(task: str, output: Any, messages: list[Message]) -> list[str]:
+    """The task's named things that neither `output` nor a tool call covers, when others are covered."""
+    things = list(dict.fromkeys(w for sentence in re.split(r"[.?!:;]\s+|\n", task)
+                                for w in _CAPITAL.findall(sentence)[1 if _CAPITAL.match(sentence) else 0:]))
+    if len(things) < 2:
+        return []
+    said = " ".join([*(str(v) for _, v in _leaves(output, "answer")),
+                     *(c.arguments for m in messages for c in m.tool_calls if c.name != "finish")]).lower()
+    missing = [t for t in things if t.lower() not in said]
+    if not missing or len(missing) == len(things):
+        return []
+    return [f"your task also names {', '.join(missing)}, which neither your answer nor your tool calls cover: do "
+            "that part too"]
+
+
+def refusal(problems: list[str]) -> str:
+    return (f"Not done: {'; '.join(problems)}, so it cannot be right. Copy values from the results exactly, or "
+            "find them out with a tool first (or correct them), then call `finish` again.")

@@ -44,8 +44,9 @@ WORKLIST = (
     "task is open, finish with the answer to the user's whole request, from the results. Only a request that "
     "needs no agent at all is answered at once. Agents:\n"
 )
-ALL_DONE = ("No task is open: if these results answer every part of the user's request, finish with that "
-            "answer; otherwise add the tasks still missing.")
+ALL_DONE = ("No task is open. The user asked: {request!r}. Check each part of that request against the results "
+            "above: add a task for any part that no result answers; when every part is answered, finish with the "
+            "answer.")  # the request beside the results: small models otherwise finish with the first part only
 WORKLIST_SPAWN = f'If no agent fits a task, set agent to "{NEW}" and describe the agent to make in new_agent.'
 
 
@@ -71,8 +72,8 @@ class WorklistChanged(Event):
 class Worklist:
     """The tasks, their dependency graph and the scheduler of one supervisor run."""
 
-    def __init__(self, scope: Scope, sup: Supervisor[Any]) -> None:
-        self.scope, self.sup = scope, sup
+    def __init__(self, scope: Scope, sup: Supervisor[Any], request: str) -> None:
+        self.scope, self.sup, self.request = scope, sup, request
         self.tools, self.factory = sup.tools, sup.factory
         self.concurrency, self.max_tasks = sup.concurrency, sup.max_tasks
         self.items: dict[str, WorkItem] = {}
@@ -214,7 +215,7 @@ class Worklist:
                   f"{', needs ' + ', '.join(i.depends_on) if i.depends_on else ''}: {i.description}"
                   for i in self.items.values()]
         if self.items and not any(i.status in ("pending", "running") for i in self.items.values()):
-            lines.append(ALL_DONE)
+            lines.append(ALL_DONE.format(request=self.request))
         return "\n".join(lines)
 
     def publish(self, change: Change, item: WorkItem) -> None:
@@ -256,7 +257,7 @@ class WorklistMode(Generic[T]):
     def __init__(self, sup: Supervisor[T], scope: Scope, task: str, history: Sequence[Message] | None) -> None:
         self.sup, self.scope, self.task, self.history = sup, scope, task, history
         scope.guard = scope.guard or DelegationGuard()
-        self.worklist = Worklist(scope, sup)
+        self.worklist = Worklist(scope, sup, task)
 
     async def run(self) -> RunResult[T]:
         sup = self.sup
