@@ -742,8 +742,10 @@ def test_a_finish_that_leaves_out_a_part_the_task_names_goes_back_once() -> None
     assert result.output == "Paris and Nairobi"
     [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
     assert "your task also names Kenya, which neither your answer nor your tool calls cover" in refused.observation
-    # A task naming one thing, or an answer covering none of them (another register), is not checked.
-    for task, answer in (("What is the capital of France?", "Paris"), ("Compare France and Kenya.", "They differ.")):
+    # A task naming one thing, an answer covering none of them (another register), or names in the context a
+    # supervisor added (the 1.5B's "Japan is a country in East Asia.") are not checked.
+    for task, answer in (("What is the capital of France?", "Paris"), ("Compare France and Kenya.", "They differ."),
+                         ("Find the capital of Japan\n\nContext:\nJapan is a country in East Asia.", "Tokyo")):
         done = Agent("a", tools=[capital], model=ScriptedModel([call("finish", answer=answer)])).run_sync(task)
         assert done.output == answer
 
@@ -761,7 +763,7 @@ def test_a_word_miscopied_from_a_tool_result_goes_back_once() -> None:
     assert result.output == "It is wolftnega."
     [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
     assert "'wolfntega' is not what the tool result says ('wolftnega')" in refused.observation
-    assert "Copy values from the results exactly" in refused.observation
+    assert "Please write 'wolftnega' exactly as the tool result has it" in refused.observation
     # Words that are no tool result's letters reordered stand: plain prose is not a miscopy.
     prose = ScriptedModel([call("reverse", text="current"), call("finish", answer="Currently: tnerruc, reversed")])
     assert not [s for s in Agent("a", tools=[reverse], model=prose).run_sync("go").steps

@@ -161,10 +161,13 @@ async def test_unknown_agent_full_list_and_duplicate_ids_are_refused() -> None:
 
 async def test_the_same_task_again_is_refused_then_the_run_stops() -> None:
     crew = Crew()
-    brain = ScriptedModel([add("t1", "same"), add("t2", "same"), add("t3", "same"), "unreached"])
+    brain = ScriptedModel([add("t1", "same"), add("t2", "Same "), add("t3", "same"), "unreached"])
     result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("go")
     assert result.stop_reason == "loop" and crew.started == ["worker:same"]
-    assert "delegated to worker again after being refused" in result.detail
+    # Added again once it is done, the task is refused with its result; added a third time, the run stops.
+    refused = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "repeated"]
+    assert len(refused) == 1 and refused[0].observation.startswith("task 't1' already did this, and its result is")
+    assert "added for worker again after being refused: 'same'" in result.detail
 
 
 async def test_a_text_answer_with_nothing_open_ends_at_once() -> None:

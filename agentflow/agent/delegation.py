@@ -25,6 +25,9 @@ TASK_DOC = "The task, complete and self-contained: the agent sees nothing but th
 CONTEXT_DOC = ("Results of other agents or facts from the user that the agent needs (it cannot see your "
                "conversation). Leave it out when you have none: never guess.")
 
+CONTEXT = "\n\nContext:\n"  # between a delegated task and the context it was given
+
+
 
 class AgentTool(Tool[Any]):
     """A tool whose call runs `agent` on a task; its model and tool calls are steps of their own."""
@@ -63,7 +66,7 @@ class AgentTool(Tool[Any]):
         budget = None
         if scope is not None and self.share is not None:
             budget = scope.budget.child(scope.budget.share(self.share))
-        message = task if context in (None, "") else f"{task}\n\nContext:\n{to_observation(context)}"
+        message = task if context in (None, "") else f"{task}{CONTEXT}{to_observation(context)}"
         try:
             result = await self.agent.run(message, budget=budget)
         except BaseException:

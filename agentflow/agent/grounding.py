@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..core.messages import Message
+from .delegation import CONTEXT
 
 _NAME = re.compile(r"^(?=.*[A-Za-z])(?=.*[._/\-@:])[^\s]{3,120}$")
 _WORD = re.compile(r"\w{5,}")
@@ -52,50 +53,58 @@ def _leaves(value: Any, field: str) -> Iterator[tuple[str, Any]]:
         yield field, value
 
 
+def refusal(task: str, output: Any, messages: list[Message]) -> str | None:
+    """What the model must mend before its `finish` stands (each check below), or None."""
+    unseen, copies, left = ungrounded(output, messages), miscopied(output, messages), uncovered(task, output, messages)
+    if not (unseen or copies or left):
+        return None
+    problems = ([f"{', '.join(unseen)} appears in no tool result and not in the task"] if unseen else []) + \
+        [f"{w!r} is not what the tool result says ({r!r})" for w, r in copies] + \
+        ([f"your task also names {', '.join(left)}, which neither your answer nor your tool calls cover"] if left
+         else [])
+    mend = ([f"write {' and '.join(repr(r) for _, r in copies)} exactly as the tool result has it"] if copies
+            else []) + (["find out what is missing with a tool first (or correct it)"] if unseen or left else [])
+    return f"Not done: {'; '.join(problems)}. Please {', and '.join(mend)}, then call `finish` again."
+
+
 def ungrounded(output: Any, messages: list[Message]) -> list[str]:
-    """What is wrong with `output`, for the model to read: the names (and whole numbers of a typed
-    output) found in no system, user or tool message, and the words miscopied from a tool result."""
-    seen = "\n".join(m.content or "" for m in messages if m.role != "assistant")
+    """`field=value` for each name in `output`, and each whole number of a typed output, found in no
+    system, user or tool message."""
+    seen = _seen(messages)
     leaves = list(_leaves(output, "answer"))
     names = [f"{field}={text!r}" for field, text in leaves if isinstance(text, str)
              and _NAME.match(text.strip("'\"`")) and text.strip("'\"`") not in seen]
     numbers = [(field, n) for field, n in leaves if isinstance(output, BaseModel)
                and isinstance(n, int) and not isinstance(n, bool)]
-    unseen = names + [f"{field}={n}" for field, n in numbers if not re.search(rf"(?<![\d.]){n}(?!\d)", seen)]
-    problems = [f"{', '.join(unseen)} appears in no tool result and not in the task"] if unseen else []
-    return problems + miscopied([t for _, t in leaves if isinstance(t, str)], messages, seen)
+    return names + [f"{field}={n}" for field, n in numbers if not re.search(rf"(?<![\d.]){n}(?!\d)", seen)]
 
 
-def miscopied(texts: list[str], messages: list[Message], seen: str) -> list[str]:
-    """`'word' (the result says 'wrod')` for each word of `texts` that is a tool result's word with
-    letters swapped: the same letters, in at most two other places."""
-    results = {w for m in messages if m.role == "tool" for w in _WORD.findall(m.content or "")}
-    found: list[str] = []
-    for word in {w for t in texts for w in _WORD.findall(t)} - results:
-        if word in seen:
-            continue
-        near = next((r for r in results if len(r) == len(word) and sorted(r) == sorted(word)
+def miscopied(output: Any, messages: list[Message]) -> list[tuple[str, str]]:
+    """(word, as the result has it) for each word of `output` that no message holds and that is a tool
+    result's word with letters swapped: the same letters, in at most two other places."""
+    seen, results = _seen(messages), {w for m in messages if m.role == "tool" for w in _WORD.findall(m.content or "")}
+    words = {w for _, t in _leaves(output, "answer") if isinstance(t, str) for w in _WORD.findall(t)}
+    found: list[tuple[str, str]] = []
+    for word in sorted(w for w in words - results if w not in seen):
+        near = next((r for r in sorted(results) if len(r) == len(word) and sorted(r) == sorted(word)
                      and sum(a != b for a, b in zip(r, word, strict=True)) <= 2), None)
         if near is not None:
-            found.append(f"{word!r} is not what the tool result says ({near!r})")
+            found.append((word, near))
     return found
 
 
 def uncovered(task: str, output: Any, messages: list[Message]) -> list[str]:
     """The task's named things that neither `output` nor a tool call covers, when others are covered."""
-    things = list(dict.fromkeys(w for sentence in re.split(r"[.?!:;]\s+|\n", task)
+    asked = task.split(CONTEXT)[0]  # what was asked, not the context a supervisor added
+    things = list(dict.fromkeys(w for sentence in re.split(r"[.?!:;]\s+|\n", asked)
                                 for w in _CAPITAL.findall(sentence)[1 if _CAPITAL.match(sentence) else 0:]))
     if len(things) < 2:
         return []
     said = " ".join([*(str(v) for _, v in _leaves(output, "answer")),
                      *(c.arguments for m in messages for c in m.tool_calls if c.name != "finish")]).lower()
     missing = [t for t in things if t.lower() not in said]
-    if not missing or len(missing) == len(things):
-        return []
-    return [f"your task also names {', '.join(missing)}, which neither your answer nor your tool calls cover: do "
-            "that part too"]
+    return [] if len(missing) == len(things) else missing
 
 
-def refusal(problems: list[str]) -> str:
-    return (f"Not done: {'; '.join(problems)}, so it cannot be right. Copy values from the results exactly, or "
-            "find them out with a tool first (or correct them), then call `finish` again.")
+def _seen(messages: list[Message]) -> str:
+    return "\n".join(m.content or "" for m in messages if m.role != "assistant")

@@ -40,7 +40,6 @@ from ..runtime.runner import StepRunner
 from ..runtime.scope import Scope, conclude, entered, open_scope
 from . import grounding
 from .delegation import AgentTool
-from .grounding import uncovered, ungrounded
 
 log = logging.getLogger("agentflow.tools")
 T = TypeVar("T")
@@ -462,8 +461,8 @@ class Run(Generic[T]):
                         "invalid_output")
         if not self.grounding_checked and self.agent.tools:  # once: a second finish stands, invented or not
             self.grounding_checked = True
-            if problems := ungrounded(output, self.messages) + uncovered(self.task, output, self.messages):
-                return step(grounding.refusal(problems), "ungrounded")
+            if refusal := grounding.refusal(self.task, output, self.messages):
+                return step(refusal, "ungrounded")
         self.output, self.finished = output, True
         return step("Done.", None)
 

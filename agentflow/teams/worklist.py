@@ -23,7 +23,7 @@ from ..core.events import Event
 from ..core.messages import Message
 from ..core.result import RunResult
 from ..core.tool import Tool, ToolError, to_observation
-from ..runtime.guards import DelegationGuard, LoopDetected
+from ..runtime.guards import AlreadyAnswered, DelegationGuard, LoopDetected
 from ..runtime.scope import Scope
 from .spawn import NEW, AgentSpec
 
@@ -86,6 +86,7 @@ class Worklist:
         self.news: list[str] = []  # ids whose outcome the supervisor has not seen yet
         self.arrived = asyncio.Event()
         self.halt: LoopDetected | None = None
+        self.repeated: set[str] = set()  # done tasks added again once (see add)
 
     # -- what the supervisor's tools do ---------------------------------------------------------
 
@@ -93,6 +94,17 @@ class Worklist:
             context: str | None = None, new_agent: BaseModel | None = None) -> str:
         if not id.strip() or len(id) > 64:
             raise ToolError("a task id must be 1 to 64 characters, e.g. summary-1")
+        same = f"{agent}\n{' '.join(description.lower().split())}"
+        if done := next((i for i in self.items.values() if i.status == "done"
+                         and f"{i.agent}\n{' '.join(i.description.lower().split())}" == same), None):
+            # small models repeat their first add_task once the results are in: the answer is there
+            if same in self.repeated:
+                raise LoopDetected(f"the same task was added for {agent} again after being refused: "
+                                   f"{description!r}")
+            self.repeated.add(same)
+            raise AlreadyAnswered(f"task {done.id!r} already did this, and its result is: "
+                                  f"{to_observation(done.output)}. If the results answer the request, finish with "
+                                  "the answer; otherwise add a task for what is still missing")
         if id in self.items:
             raise ToolError(f"there is already a task {id!r} ({self.items[id].status}); choose another id")
         if len(self.items) >= self.max_tasks:
