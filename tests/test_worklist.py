@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentflow import FunctionModel, ScriptedModel, Supervisor, ToolStep, WorklistChanged, tool
-from agentflow.models.scripted import call
+from agentflow import Agent, FunctionModel, ScriptedModel, Supervisor, ToolStep, WorklistChanged, tool
+from agentflow.models.scripted import RequestInfo, call
 from tests.helpers import Crew, StepNames
 
 
@@ -92,11 +92,27 @@ async def test_cancel_a_pending_and_a_running_task_and_block_what_depended_on_it
 async def test_finish_is_refused_while_tasks_are_open() -> None:
     crew = Crew(delays={"slow": 0.2, "fast": 0.01})
     brain = ScriptedModel([[add("s", "slow"), add("f", "fast")], call("finish", answer="too early"),
-                           call("finish", answer="now")])
+                           call("finish", answer="now: the worker did both")])
     result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist", output=str).run("go")
-    assert result.output == "now"
+    assert result.output == "now: the worker did both"
     refusal = next(s for s in result.steps if isinstance(s, ToolStep) and s.error == "rejected")
     assert refusal.observation.startswith("Tasks s are still open; their results will come to you by themselves")
+
+
+async def test_an_answer_that_leaves_out_a_tasks_result_goes_back_once() -> None:
+    """The 1.5B, with 100 and Rome in its results, answered 'The capital of Italy is Rome.'"""
+    def reply(info: RequestInfo) -> Any:
+        return call("finish", answer={"Calculate 25*4": "100", "Find the capital of Italy": "Rome"}[info.last.content])
+
+    workers = [Agent(n, model=FunctionModel(reply), description=n) for n in ("math", "lookup")]
+    brain = ScriptedModel([[add("calc", "Calculate 25*4", "math"), add("city", "Find the capital of Italy", "lookup")],
+                           call("finish", answer="The capital of Italy is Rome."),
+                           call("finish", answer="25*4 is 100, and the capital of Italy is Rome.")])
+    result = await Supervisor(workers, model=brain, mode="worklist", output=str).run(
+        "What is 25*4, and what is the capital of Italy?")
+    assert result.output == "25*4 is 100, and the capital of Italy is Rome."
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert refused.observation.startswith("Not done: your answer leaves out the result of task calc (100).")
 
 
 async def test_a_dependency_cycle_is_refused_naming_it() -> None:

@@ -254,6 +254,11 @@ class Agent(Generic[T]):
         """Why the model may not end the run yet (it is told so, and goes on), or None."""
         return None
 
+    def review(self, run: Run[T], output: T) -> str | None:
+        """What to mend in a valid `finish` before it stands (asked once a run: the second stands), or None.
+        By default the grounding checks (agent/grounding.py), for an agent that has tools."""
+        return grounding.refusal(run.task, output, run.messages) if self.tools else None
+
     def on_text(self, run: Run[T], text: str) -> None:
         """The model replied with text and no tool call: with `ends_with="text"` the text is the answer
         (unless `refuse_finish` says not yet); otherwise the model is nudged to act or finish."""
@@ -459,9 +464,9 @@ class Run(Generic[T]):
             self.output_failures += 1
             return step(f"Invalid `finish` arguments: {e}. Call `finish` again with corrected arguments.",
                         "invalid_output")
-        if not self.grounding_checked and self.agent.tools:  # once: a second finish stands, invented or not
+        if not self.grounding_checked:  # once: a second finish stands, invented or not
             self.grounding_checked = True
-            if refusal := grounding.refusal(self.task, output, self.messages):
+            if refusal := self.agent.review(self, output):
                 return step(refusal, "ungrounded")
         self.output, self.finished = output, True
         return step("Done.", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
@@ -47,6 +48,7 @@ WORKLIST = (
 ALL_DONE = ("No task is open. The user asked: {request!r}. Check each part of that request against the results "
             "above: add a task for any part that no result answers; when every part is answered, finish with the "
             "answer.")  # the request beside the results: small models otherwise finish with the first part only
+_MARK = re.compile(r"-?\d+(?:\.\d+)?|[A-Za-z][\w'-]*")
 WORKLIST_SPAWN = f'If no agent fits a task, set agent to "{NEW}" and describe the agent to make in new_agent.'
 
 
@@ -230,6 +232,21 @@ class Worklist:
             lines.append(ALL_DONE.format(request=self.request))
         return "\n".join(lines)
 
+    def left_out(self, answer: str) -> list[WorkItem]:
+        """The done tasks no other task needed whose result the answer shows nothing of (a number, a name or
+        a longer word of the result that the request does not hold): small models answer the first part only."""
+        needed = {d for i in self.items.values() for d in i.depends_on}
+        asked, said = self.request.lower(), answer.lower()
+        left: list[WorkItem] = []
+        for item in self.items.values():
+            if item.status != "done" or item.id in needed:
+                continue
+            marks = {t.lower() for t in _MARK.findall(to_observation(item.output))
+                     if (any(c.isdigit() for c in t) or t[0].isupper() or len(t) >= 5) and t.lower() not in asked}
+            if marks and not any(m in said for m in marks):
+                left.append(item)
+        return left
+
     def publish(self, change: Change, item: WorkItem) -> None:
         self.scope.publish(WorklistChanged(agent=self.scope.path, change=change, item=item.model_copy()))
 
@@ -261,6 +278,15 @@ class _Brain(Agent[Any]):
         if self.worklist.news:  # results came in while the model wrote this answer: it has not seen them
             return "Results arrived that you have not seen yet; read them, then answer."
         return None
+
+    def review(self, run: Run[Any], output: Any) -> str | None:
+        left = self.worklist.left_out(to_observation(output))
+        own = super().review(run, output)
+        if not left:
+            return own
+        dropped = "; ".join(f"task {i.id} ({to_observation(i.output)})" for i in left)
+        return (f"Not done: your answer leaves out the result of {dropped}. Answer every part of the request from "
+                "the results, then call `finish` again." + (f" Also: {own}" if own else ""))
 
 
 class WorklistMode(Generic[T]):
