@@ -78,7 +78,8 @@ def _delay(policy: RetryPolicy, exc: BaseException | None, failed: int) -> float
 
 
 async def call_with_retries(
-    fn: Callable[[], Awaitable[T]], *, policy: RetryPolicy, provider: str, model: str, base_url: str, key_env: str
+    fn: Callable[[], Awaitable[T]], *, policy: RetryPolicy, provider: str, model: str, base_url: str, key_env: str,
+    secret: str | None = None,
 ) -> T:
     """Run `fn`, retrying what is worth retrying; anything that gives up becomes a `ModelError`.
 
@@ -86,9 +87,11 @@ async def call_with_retries(
     cost CPU and memory on every call, and almost every call succeeds at once."""
     def give_up(exc: Exception, attempts: int) -> NoReturn:
         failure = describe_failure(exc, provider=provider, model=model, base_url=base_url, key_env=key_env,
-                                   attempts=attempts)
+                                   attempts=attempts, secret=secret)
         if failure is exc:  # not a provider failure: as it was
             raise exc
+        if secret and secret in f"{exc} {exc!r}":  # a provider that quotes the key: its error is not chained
+            raise failure from None
         raise failure from exc
 
     try:
@@ -116,7 +119,8 @@ async def call_with_retries(
 
 
 def describe_failure(
-    exc: BaseException, *, provider: str, model: str, base_url: str, key_env: str, attempts: int
+    exc: BaseException, *, provider: str, model: str, base_url: str, key_env: str, attempts: int,
+    secret: str | None = None,
 ) -> ModelError | BaseException:
     """A `ModelError` whose message says what failed and what to do about it."""
     status = _status(exc)
@@ -132,6 +136,8 @@ def describe_failure(
         fix = f"check that {base_url} is reachable (server running, network, proxy), or raise timeout="
         return ModelError(f"{head}: {kind} to {base_url}{tried}. Fix: {fix}.", provider=provider, model=model)
     detail = _api_message(exc)
+    if secret:  # some providers quote the key they were sent
+        detail = detail.replace(secret, "***")
     fixes: dict[int, str] = {
         400: "the request was rejected; see the provider's message above",
         401: f"check the API key: set {key_env} or pass api_key=",

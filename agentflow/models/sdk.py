@@ -38,8 +38,9 @@ class SDKModel(Model):
         self.retry = retry or RetryPolicy()
         self.price = prices or find_price(self.name)
         self._clients = ClientPerLoop(lambda: client(key, self.base_url))
+        self._secret = key
         self._headers = {"Content-Type": "application/json"}
 
     def _retrying(self, send: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
         return call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
-                                 base_url=self.base_url, key_env=self.key_env)
+                                 base_url=self.base_url, key_env=self.key_env, secret=self._secret)
