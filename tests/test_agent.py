@@ -745,7 +745,8 @@ def test_a_finish_that_leaves_out_a_part_the_task_names_goes_back_once() -> None
     # A task naming one thing, an answer covering none of them (another register), or names in the context a
     # supervisor added (the 1.5B's "Japan is a country in East Asia.") are not checked.
     for task, answer in (("What is the capital of France?", "Paris"), ("Compare France and Kenya.", "They differ."),
-                         ("Find the capital of Japan\n\nContext:\nJapan is a country in East Asia.", "Tokyo")):
+                         ("Find the capital of Japan\n\nContext:\nJapan is a country in East Asia.", "Tokyo"),
+                         ("[lead] What is the weather in Tokyo? What is 15 + 27?", "Tokyo: 15C, rain")):
         done = Agent("a", tools=[capital], model=ScriptedModel([call("finish", answer=answer)])).run_sync(task)
         assert done.output == answer
 

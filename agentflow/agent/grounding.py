@@ -37,6 +37,9 @@ from .delegation import CONTEXT
 _NAME = re.compile(r"^(?=.*[A-Za-z])(?=.*[._/\-@:])[^\s]{3,120}$")
 _WORD = re.compile(r"\w{5,}")
 _CAPITAL = re.compile(r"\b[A-Z][a-z]{2,}\b")
+_LEAD = re.compile(r"^\W*(\[[^\]]*\]\W*)?")  # what comes before a sentence's first word: "[lead] What is..."
+_STARTERS = {"What", "Who", "Where", "When", "Which", "How", "Why", "Please", "The", "This", "That", "And", "But",
+             "Then", "Now", "Also", "Does", "Are", "Can"}
 
 
 def _leaves(value: Any, field: str) -> Iterator[tuple[str, Any]]:
@@ -96,8 +99,10 @@ def miscopied(output: Any, messages: list[Message]) -> list[tuple[str, str]]:
 def uncovered(task: str, output: Any, messages: list[Message]) -> list[str]:
     """The task's named things that neither `output` nor a tool call covers, when others are covered."""
     asked = task.split(CONTEXT)[0]  # what was asked, not the context a supervisor added
-    things = list(dict.fromkeys(w for sentence in re.split(r"[.?!:;]\s+|\n", asked)
-                                for w in _CAPITAL.findall(sentence)[1 if _CAPITAL.match(sentence) else 0:]))
+    sentences = [_LEAD.sub("", s) for s in re.split(r"[.?!:;]\s+|\n", asked)]
+    things = list(dict.fromkeys(w for sentence in sentences
+                                for w in _CAPITAL.findall(sentence)[1 if _CAPITAL.match(sentence) else 0:]
+                                if w not in _STARTERS))
     if len(things) < 2:
         return []
     said = " ".join([*(str(v) for _, v in _leaves(output, "answer")),
