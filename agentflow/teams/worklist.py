@@ -96,9 +96,9 @@ class Worklist:
             context: str | None = None, new_agent: BaseModel | None = None) -> str:
         if not id.strip() or len(id) > 64:
             raise ToolError("a task id must be 1 to 64 characters, e.g. summary-1")
-        same = f"{agent}\n{' '.join(description.lower().split())}"
-        if done := next((i for i in self.items.values() if i.status == "done"
-                         and f"{i.agent}\n{' '.join(i.description.lower().split())}" == same), None):
+        same = _same(agent, description)
+        if done := next((i for i in self.items.values()
+                         if i.status == "done" and _same(i.agent, i.description) == same), None):
             # small models repeat their first add_task once the results are in: the answer is there
             if same in self.repeated:
                 raise LoopDetected(f"the same task was added for {agent} again after being refused: "
@@ -254,6 +254,11 @@ class Worklist:
         for task in self.running.values():
             task.cancel()
         self.running.clear()
+
+
+def _same(agent: str, description: str) -> str:
+    """What makes two tasks the same task: the agent, and the description up to case and spacing."""
+    return f"{agent}\n{' '.join(description.lower().split())}"
 
 
 class _Brain(Agent[Any]):
