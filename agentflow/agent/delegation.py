@@ -28,7 +28,6 @@ CONTEXT_DOC = ("Results of other agents or facts from the user that the agent ne
 CONTEXT = "\n\nContext:\n"  # between a delegated task and the context it was given
 
 
-
 class AgentTool(Tool[Any]):
     """A tool whose call runs `agent` on a task; its model and tool calls are steps of their own."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
@@ -58,7 +59,6 @@ async def _timed(awaitable: Awaitable[Any], seconds: float) -> Any:
         raise StopRun("max_time", "the wall-time limit was reached during a step") from None
 
 
-
 def check_agent(name: str, max_steps: int | None, max_output_retries: int, approve: Any, validator: Any) -> None:
     """The arguments of `Agent()` that would otherwise fail later, at a run or at the provider."""
     if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -71,6 +71,7 @@ def check_agent(name: str, max_steps: int | None, max_output_retries: int, appro
     for what, value in (("approve", approve), ("validator", validator)):
         if value is not None and not callable(value):
             raise ConfigError(f"agent {name!r}: {what}={value!r} is not a function. Fix: pass a function, or None")
+
 
 class Agent(Generic[T]):
     """A task agent. `output` is the type `finish` must produce (`str` by default).
@@ -142,8 +143,8 @@ class Agent(Generic[T]):
         made = [x.as_tool() if isinstance(x, Agent) else as_tool(x) for x in tools]
         self.tools = {t.name: t for t in made}
         if len(self.tools) != len(made):
-            twice = sorted({t.name for t in made if sum(u.name == t.name for u in made) > 1})
-            raise ConfigError(f"agent {name!r}: two tools are called {twice[0]!r}; tool names must be unique. Fix: "
+            [(twice, _)] = Counter(t.name for t in made).most_common(1)
+            raise ConfigError(f"agent {name!r}: two tools are called {twice!r}; tool names must be unique. Fix: "
                               "drop the duplicate, or rename one with @tool(name=...)")
         if FINISH in self.tools:
             raise ConfigError(f"agent {name!r}: a tool may not be called {FINISH!r}; that name ends the task")
