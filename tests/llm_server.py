@@ -21,6 +21,8 @@ class Reply:
     sse: list[tuple[str | None, Any]] | None = None  # (event name, data) pairs; data "[DONE]" is sent raw
     headers: dict[str, str] = field(default_factory=dict[str, str])
     delay: float = 0.0                     # seconds before answering
+    raw: bytes | None = None               # the body as is (e.g. not JSON)
+    cut_after: int | None = None           # close the connection after this many SSE events
 
 
 @dataclass
@@ -66,7 +68,11 @@ class LLMServer:
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
-                    for event, data in reply.sse:
+                    for n, (event, data) in enumerate(reply.sse):
+                        if n == reply.cut_after:
+                            self.close_connection = True
+                            self.connection.shutdown(2)
+                            return
                         text = data if isinstance(data, str) else json.dumps(data)
                         frame = (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
                         chunk = frame.encode()
@@ -74,7 +80,8 @@ class LLMServer:
                         self.wfile.flush()
                     self.wfile.write(b"0\r\n\r\n")
                     return
-                payload = json.dumps(reply.body if reply.body is not None else {}).encode()
+                payload = reply.raw if reply.raw is not None else \
+                    json.dumps(reply.body if reply.body is not None else {}).encode()
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -142,3 +142,23 @@ async def test_agent_end_to_end(llm_server: LLMServer) -> None:
     assert result.output == "It is -3C in Oslo." and result.usage.requests == 2
     last = llm_server.requests[1].body["messages"][-1]
     assert last == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "-3C"}]}
+
+
+async def test_a_reply_that_is_not_json_is_retried(llm_server: LLMServer) -> None:
+    llm_server.add(Reply(raw=b"[1, 2]"), anthropic_reply("recovered"))
+    assert (await model(llm_server).request([Message.user("hi")])).message.content == "recovered"
+    assert len(llm_server.requests) == 2
+
+
+async def test_a_stream_cut_midway_is_a_model_error(llm_server: LLMServer) -> None:
+    llm_server.add(Reply(sse=[
+        ("message_start", {"type": "message_start", "message": {
+            "id": "m", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],
+            "stop_reason": None, "usage": {"input_tokens": 30, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}}),
+        ("message_stop", {"type": "message_stop"}),
+    ], cut_after=2))
+    with pytest.raises(ModelError) as info:
+        _ = [e async for e in model(llm_server).stream([Message.user("hi")])]
+    assert "was cut" in str(info.value) and info.value.provider == "anthropic"

@@ -239,3 +239,33 @@ def test_one_model_serves_several_event_loops(llm_server: LLMServer) -> None:
     agent = Agent("a", model=model(llm_server))
     assert agent.run_sync("one").output == "a"
     assert agent.run_sync("two").output == "b"
+
+
+async def test_a_reply_that_is_not_json_is_retried_then_named(llm_server: LLMServer) -> None:
+    llm_server.add(Reply(raw=b'{"choices": [{"mess'), openai_reply("recovered"))
+    assert (await model(llm_server).request([Message.user("hi")])).message.content == "recovered"
+    llm_server.add(*[Reply(raw=b"<html>502 Bad Gateway</html>") for _ in range(3)])
+    with pytest.raises(ModelError) as info:
+        await model(llm_server).request([Message.user("hi")])
+    text = str(info.value)
+    assert "is not a JSON object after 3 attempts" in text and "<html>502" in text and "Fix:" in text
+
+
+STREAM = [(None, _chunk({"role": "assistant", "content": "Half "})), (None, _chunk({"content": "done."})),
+          (None, _chunk({}, "stop")), (None, "[DONE]")]
+
+
+async def test_a_stream_cut_before_its_first_event_is_retried(llm_server: LLMServer) -> None:
+    llm_server.add(Reply(sse=STREAM, cut_after=0), Reply(sse=STREAM))
+    events = [e async for e in model(llm_server).stream([Message.user("hi")])]
+    assert events[-1].message.content == "Half done." and len(llm_server.requests) == 2  # type: ignore[union-attr]
+
+
+async def test_a_stream_cut_midway_is_a_model_error_not_a_transport_one(llm_server: LLMServer) -> None:
+    llm_server.add(Reply(sse=STREAM, cut_after=1))
+    shown: list[str] = []
+    with pytest.raises(ModelError) as info:
+        async for event in model(llm_server).stream([Message.user("hi")]):
+            shown += [event.text] if isinstance(event, TextDelta) else []
+    assert shown == ["Half "] and len(llm_server.requests) == 1  # what was shown is not shown again
+    assert "the reply stream from" in str(info.value) and "was cut" in str(info.value) and "Fix:" in str(info.value)

@@ -60,8 +60,7 @@ class AnthropicModel(SDKModel):
 
         send = partial(self._clients.get().post, "/v1/messages", cast_to=httpx2.Response, content=content,
                        options={"headers": self._headers})
-        response = await self._retrying(send)
-        data = json.loads(response.content)
+        data = await self._post(send)
         text: list[str] = []
         calls: list[ToolCall] = []
         for block in data.get("content") or ():
@@ -85,13 +84,12 @@ class AnthropicModel(SDKModel):
 
         send = partial(self._clients.get().post, "/v1/messages", cast_to=object, content=content,
                        options={"headers": self._headers}, stream=True, stream_cls=anthropic.AsyncStream[object])
-        events = await self._retrying(send)
         text: list[str] = []
         blocks: dict[int, dict[str, str]] = {}
         usage: dict[str, Any] = {}
         stop: str | None = None
         model = ""
-        async for event in events:
+        async for event in self._events(send):
             kind = event.get("type")
             if kind == "message_start":
                 message = event.get("message") or {}

@@ -81,8 +81,7 @@ class OpenAIModel(SDKModel):
 
         send = partial(self._clients.get().post, "/chat/completions", cast_to=httpx2.Response, content=content,
                        options={"headers": self._headers})
-        response = await self._retrying(send)
-        data = json.loads(response.content)
+        data = await self._post(send)
         return self._parse(data, constrained=self._constrained(tools, output))
 
     async def stream(
@@ -102,12 +101,11 @@ class OpenAIModel(SDKModel):
 
         send = partial(self._clients.get().post, "/chat/completions", cast_to=object, content=content,
                        options={"headers": self._headers}, stream=True, stream_cls=openai.AsyncStream[object])
-        chunks = await self._retrying(send)
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         finish: str | None = None
         usage = Usage(requests=1)
-        async for chunk in chunks:
+        async for chunk in self._events(send):
             if chunk.get("usage"):
                 usage = self._usage(chunk["usage"])
             for choice in chunk.get("choices") or ():

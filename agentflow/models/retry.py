@@ -40,7 +40,14 @@ def _is_connection_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "APIConnectionError" for cls in type(exc).__mro__)
 
 
+class MalformedReply(Exception):
+    """A reply whose body is not the JSON object its wire format promises: a proxy's error page, a
+    glitching server. Retried like a 5xx."""
+
+
 def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, MalformedReply):
+        return True
     status = _status(exc)
     if status is not None:
         return status in (408, 409, 429) or status >= 500
@@ -71,7 +78,7 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         return max(0.0, min(parsed.timestamp() - time.time(), MAX_RETRY_AFTER))
 
 
-def _delay(policy: RetryPolicy, exc: BaseException | None, failed: int) -> float:
+def delay_after(policy: RetryPolicy, exc: BaseException | None, failed: int) -> float:
     """The wait after the `failed`-th failed attempt: what the server asked for, else exponential."""
     asked = retry_after_seconds(exc) if exc else None
     return asked if asked is not None else min(policy.initial_delay * 2 ** (failed - 1), policy.max_delay)
@@ -99,12 +106,12 @@ async def call_with_retries(
     except Exception as exc:
         if policy.attempts <= 1 or not is_retryable(exc):
             give_up(exc, 1)
-        await asyncio.sleep(_delay(policy, exc, 1))
+        await asyncio.sleep(delay_after(policy, exc, 1))
     from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts - 1),
-        wait=lambda state: _delay(policy, state.outcome.exception() if state.outcome else None,
+        wait=lambda state: delay_after(policy, state.outcome.exception() if state.outcome else None,
                                   state.attempt_number + 1),
         retry=retry_if_exception(is_retryable),
         reraise=True,
@@ -126,6 +133,10 @@ def describe_failure(
     status = _status(exc)
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     head = f"{provider} model {model!r}"
+    if isinstance(exc, MalformedReply):
+        return ModelError(f"{head}: the reply from {base_url} is not a JSON object{tried} ({exc}). Fix: check that "
+                          f"{base_url} is the provider's API (not a proxy's page), or retry later.",
+                          provider=provider, model=model)
     if status is None and not _is_connection_error(exc):
         return exc  # not a provider failure: let it through untouched
     if status is None:
@@ -148,6 +159,16 @@ def describe_failure(
     fix = fixes.get(status, "the provider failed; retry later" if status >= 500 else "see the provider's message")
     return ModelError(f"{head}: HTTP {status}{tried}: {detail}. Fix: {fix}.", provider=provider, model=model,
                       status=status)
+
+
+def stream_cut(exc: BaseException, *, provider: str, model: str, base_url: str, secret: str | None) -> ModelError:
+    """A stream that broke after its first event: not retried, since what it sent is already shown."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if secret:
+        detail = detail.replace(secret, "***")
+    return ModelError(f"{provider} model {model!r}: the reply stream from {base_url} was cut ({detail}). Fix: run "
+                      "it again; if it recurs, check the server, or a proxy between, for dropped connections.",
+                      provider=provider, model=model)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

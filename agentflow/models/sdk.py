@@ -3,14 +3,16 @@ client per event loop on the flat connection pool, the default settings and pric
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
 from ..core.errors import ConfigError
 from .base import Model, ModelSettings
 from .prices import Price, find_price
-from .retry import RetryPolicy, call_with_retries
+from .retry import MalformedReply, RetryPolicy, call_with_retries, delay_after, stream_cut
 from .transport.http import ClientPerLoop
 
 MakeClient = Callable[[str, str], Any]  # (api key, base URL) -> the SDK's async client
@@ -44,3 +46,34 @@ class SDKModel(Model):
     def _retrying(self, send: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
         return call_with_retries(send, policy=self.retry, provider=self.provider, model=self.model_name,
                                  base_url=self.base_url, key_env=self.key_env, secret=self._secret)
+
+    async def _post(self, send: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        """The JSON object a request answers with; a body that is not one is retried like a 5xx."""
+        async def attempt() -> dict[str, Any]:
+            content = (await send()).content
+            try:
+                data = json.loads(content)
+            except ValueError as e:
+                raise MalformedReply(f"{e}; it begins {content[:60]!r}") from None
+            if not isinstance(data, dict):
+                raise MalformedReply(f"it is a JSON {type(data).__name__}")
+            return data  # type: ignore[return-value]
+
+        return await self._retrying(attempt)
+
+    async def _events(self, send: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
+        """A stream's events. Opening it is retried, and so is a stream that breaks before its first
+        event; one that breaks later is a `ModelError`, since what it sent has been shown."""
+        for attempt in range(1, self.retry.attempts + 1):
+            stream = await self._retrying(send)
+            started = False
+            try:
+                async for event in stream:
+                    started = True
+                    yield event
+                return
+            except Exception as exc:
+                if started or attempt == self.retry.attempts:
+                    raise stream_cut(exc, provider=self.provider, model=self.model_name, base_url=self.base_url,
+                                     secret=self._secret) from exc
+                await asyncio.sleep(delay_after(self.retry, None, attempt))
