@@ -221,3 +221,32 @@ async def test_a_task_may_depend_on_one_added_later_in_the_same_turn_but_not_on_
     assert crew.started == ["worker:gather data", "worker:write the report"]
     assert ("blocked", "orphan") in [(e.change, e.item.id) for e in events if isinstance(e, WorklistChanged)]
     assert result.output == "done"
+
+
+async def test_a_task_that_restates_an_agents_description_is_refused() -> None:
+    crew = Crew()
+    brain = ScriptedModel([add("t1", "Count the words in a text, or reverse a string"),
+                           add("t2", "Count the words in 'a b c'"), "wait", "It has 3 words."])
+    worker = crew.agent("worker", description="Counts the words in a text, or reverses a string.")
+    result = await Supervisor([worker], model=brain, mode="worklist").run("How many words in 'a b c'?")
+    observations = [s.observation for s in result.steps if isinstance(s, ToolStep)]
+    assert "that is what agent 'worker' can do, not a task for it" in observations[0]
+    assert observations[1] == "Added task t2." and crew.started == ["worker:Count the words in 'a b c'"]
+
+
+async def test_an_answer_with_a_number_no_result_holds_goes_back_once() -> None:
+    """The 1.5B answered 'the number of words ... is 8' with 4 in its results, told twice that it was 4."""
+    counter = Agent("counter", model=FunctionModel(lambda info: call("finish", answer="4")), description="counts")
+    brain = ScriptedModel([add("c", "Count the words in 'the quick brown fox'", "counter"),
+                           call("finish", answer="The number of words is 8."),
+                           call("finish", answer="The number of words is 8.")])
+    result = await Supervisor([counter], model=brain, mode="worklist", output=str).run(
+        "How many words are in 'the quick brown fox'?")
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert "Also: Not done: '8' is in no result and not in the request." in refused.observation
+    assert result.output == "The number of words is 8."  # asked once: the second answer stands
+    brain = ScriptedModel([add("c", "Count the words in 'the quick brown fox'", "counter"),
+                           call("finish", answer="There are 4 words in 1 sentence.")])
+    result = await Supervisor([counter], model=brain, mode="worklist", output=str).run(
+        "How many words are in the 1 sentence 'the quick brown fox'?")
+    assert result.output == "There are 4 words in 1 sentence."  # numbers from a result and from the request stand

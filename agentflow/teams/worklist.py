@@ -9,6 +9,7 @@ Dependencies form a networkx DAG (a cycle is refused, naming it). Every change i
 from __future__ import annotations
 
 import asyncio
+import difflib
 import functools
 import itertools
 import re
@@ -107,6 +108,11 @@ class Worklist:
             raise AlreadyAnswered(f"task {done.id!r} already did this, and its result is: "
                                   f"{to_observation(done.output)}. If the results answer the request, finish with "
                                   "the answer; otherwise add a task for what is still missing")
+        copied = next((t.agent.name for t in self.tools.values() if _alike(description, t.agent.description)), None)
+        if copied:
+            # small models copy what an agent does as its task: the agent then has no question to answer
+            raise ToolError(f"that is what agent {copied!r} can do, not a task for it. Write the question the "
+                            "request asks of it, with the names, numbers and text it needs")
         if id in self.items:
             raise ToolError(f"there is already a task {id!r} ({self.items[id].status}); choose another id")
         if len(self.items) >= self.max_tasks:
@@ -247,6 +253,13 @@ class Worklist:
                 left.append(item)
         return left
 
+    def unfounded(self, answer: str) -> list[str]:
+        """Numbers in the answer that no result and not the request holds: small models write a count
+        that contradicts the result they were shown ("8 words" with 4 in the results)."""
+        known = " ".join([self.request, *(to_observation(i.output) for i in self.items.values() if i.status == "done")])
+        have = set(_NUMBER.findall(known))
+        return [n for n in dict.fromkeys(_NUMBER.findall(answer)) if n not in have] if self.items else []
+
     def publish(self, change: Change, item: WorkItem) -> None:
         self.scope.publish(WorklistChanged(agent=self.scope.path, change=change, item=item.model_copy()))
 
@@ -254,6 +267,16 @@ class Worklist:
         for task in self.running.values():
             task.cancel()
         self.running.clear()
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.]*\d)")
+
+
+def _alike(description: str, about: str) -> bool:
+    """A task description that only restates an agent's description (up to case, punctuation and a
+    few letters: "Count the words" for "Counts the words")."""
+    words = [re.sub(r"\W+", " ", text.lower()).split() for text in (description, about)]
+    return bool(words[1]) and difflib.SequenceMatcher(None, " ".join(words[0]), " ".join(words[1])).ratio() >= 0.9
 
 
 def _same(agent: str, description: str) -> str:
@@ -285,13 +308,17 @@ class _Brain(Agent[Any]):
         return None
 
     def review(self, run: Run[Any], output: Any) -> str | None:
-        left = self.worklist.left_out(to_observation(output))
-        own = super().review(run, output)
-        if not left:
-            return own
-        dropped = "; ".join(f"task {i.id} ({to_observation(i.output)})" for i in left)
-        return (f"Not done: your answer leaves out the result of {dropped}. Answer every part of the request from "
-                "the results, then call `finish` again." + (f" Also: {own}" if own else ""))
+        answer = to_observation(output)
+        left, invented = self.worklist.left_out(answer), self.worklist.unfounded(answer)
+        notes = [super().review(run, output)]
+        if invented:
+            notes.append(f"Not done: {', '.join(map(repr, invented))} is in no result and not in the request. Answer "
+                         "with the numbers the results give, then call `finish` again.")
+        if left:
+            dropped = "; ".join(f"task {i.id} ({to_observation(i.output)})" for i in left)
+            notes.append(f"Not done: your answer leaves out the result of {dropped}. Answer every part of the request "
+                         "from the results, then call `finish` again.")
+        return " Also: ".join(n for n in reversed(notes) if n) or None
 
 
 class WorklistMode(Generic[T]):
