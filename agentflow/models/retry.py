@@ -112,7 +112,7 @@ async def call_with_retries(
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts - 1),
         wait=lambda state: delay_after(policy, state.outcome.exception() if state.outcome else None,
-                                  state.attempt_number + 1),
+                                       state.attempt_number + 1),
         retry=retry_if_exception(is_retryable),
         reraise=True,
     )
