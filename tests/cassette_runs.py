@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from agentflow.tools import calculator
+
 from agentflow import Agent, Supervisor, tool
 from agentflow.models.base import Model
-from agentflow.tools import calculator
 from agentflow.workflow import Workflow, step, task
 
 
