@@ -250,3 +250,15 @@ async def test_an_answer_with_a_number_no_result_holds_goes_back_once() -> None:
     result = await Supervisor([counter], model=brain, mode="worklist", output=str).run(
         "How many words are in the 1 sentence 'the quick brown fox'?")
     assert result.output == "There are 4 words in 1 sentence."  # numbers from a result and from the request stand
+
+
+async def test_with_every_task_done_a_copied_description_points_at_the_results() -> None:
+    crew = Crew()
+    brain = ScriptedModel([add("t1", "Count the words in 'a b c'"), add("t2", "Counts the words in a text."),
+                           "It has 3 words."])
+    worker = crew.agent("worker", description="Counts the words in a text.")
+    result = await Supervisor([worker], model=brain, mode="worklist").run("How many words in 'a b c'?")
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "repeated"]
+    assert refused.observation.startswith("that is what agent 'worker' can do, not a task for it.")
+    assert "The results so far are t1: " in refused.observation and "finish with the answer" in refused.observation
+    assert result.output == "It has 3 words." and len(crew.started) == 1

@@ -111,8 +111,15 @@ class Worklist:
         copied = next((t.agent.name for t in self.tools.values() if _alike(description, t.agent.description)), None)
         if copied:
             # small models copy what an agent does as its task: the agent then has no question to answer
-            raise ToolError(f"that is what agent {copied!r} can do, not a task for it. Write the question the "
-                            "request asks of it, with the names, numbers and text it needs")
+            refusal = (f"that is what agent {copied!r} can do, not a task for it. Write the question the request "
+                       "asks of it, with the names, numbers and text it needs")
+            done = [i for i in self.items.values() if i.status == "done"]
+            if done and not any(i.status in ("pending", "running") for i in self.items.values()):
+                # with every task done, the 1.5B repeated such a task to max_steps: steer it to its answer
+                results = "; ".join(f"{i.id}: {to_observation(i.output)}" for i in done)
+                raise AlreadyAnswered(f"{refusal}. The results so far are {results}. If they answer the request, "
+                                      "finish with the answer")
+            raise ToolError(refusal)
         if id in self.items:
             raise ToolError(f"there is already a task {id!r} ({self.items[id].status}); choose another id")
         if len(self.items) >= self.max_tasks:
