@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentflow import Agent, FunctionModel, Supervisor, ToolCall, durable, tool
+from agentflow import Agent, FunctionModel, Message, Supervisor, ToolCall, durable, tool
 from agentflow.models.scripted import RequestInfo
 from agentflow.workflow import Workflow, step, task
 
@@ -54,7 +54,6 @@ def scripted(name: str, script: list[Any]) -> FunctionModel:
     """The n-th reply is script[n]: calls, with the call's label as the reply's text."""
 
     async def reply(info: RequestInfo) -> Any:
-        from agentflow import Message
         n = sum(1 for m in info.messages if m.role == "assistant")
         label = f"model:{name}:{n}"
         await effect(label)
@@ -123,7 +122,6 @@ async def join(draft: str, measure: Report, check: str) -> str:
 
 def flow_model() -> FunctionModel:
     async def reply(info: RequestInfo) -> Any:
-        from agentflow import Message
         prompt = next(m.content or "" for m in info.messages if m.role == "user")
         n = sum(1 for m in info.messages if m.role == "assistant")
         kind = "measure" if prompt.startswith("Measure") else "draft"
