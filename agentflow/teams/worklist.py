@@ -114,7 +114,7 @@ class Worklist:
             refusal = (f"that is what agent {copied!r} can do, not a task for it. Write the question the request "
                        "asks of it, with the names, numbers and text it needs")
             done = [i for i in self.items.values() if i.status == "done"]
-            if done and not any(i.status in ("pending", "running") for i in self.items.values()):
+            if done and not self.open:
                 # with every task done, the 1.5B repeated such a task to max_steps: steer it to its answer
                 results = "; ".join(f"{i.id}: {to_observation(i.output)}" for i in done)
                 raise AlreadyAnswered(f"{refusal}. The results so far are {results}. If they answer the request, "
