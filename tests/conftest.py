@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests import programs
 from tests.llm_server import LLMServer
 
 _real_connect = socket.socket.connect
@@ -48,6 +49,13 @@ def _no_provider_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.T
                  "AGENTFLOW_LOCAL_URL", "AGENTFLOW_LLAMA_SERVER", "HF_ENDPOINT", "PIP_INDEX_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AGENTFLOW_MODELS", str(tmp_path_factory.mktemp("no-models")))
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    """A failing test must leave no program it started running."""
+    yield
+    programs.kill_leftovers()
 
 
 @pytest.fixture

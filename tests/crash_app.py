@@ -5,10 +5,11 @@
 A durable supervisor run (`supervisor`: two workers at once, one of them waiting for an approval
 the program gives itself) or a durable workflow (`workflow`: a fan-out of a templated task, a
 tool-using task and a Python step, then a join). Every model call, tool call and Python step is
-a side effect: it writes `start LABEL` and `end LABEL` rows to the SQLite file EFFECTS, outside
-the journal, and its output carries LABEL so that the journal shows which ones were recorded.
-The first launch starts run `r-SCENARIO`; later ones let DBOS recover it. Prints `READY` once the
-runtime is up and `RESULT <output>` at the end.
+a side effect: it writes `start LABEL` and `end LABEL` rows, with the run's id, to the SQLite file
+EFFECTS, outside the journal, and its output carries LABEL so that the journal shows which ones
+were recorded. The first launch starts run `r-SCENARIO`; later ones let DBOS recover it. Prints `READY` once the
+runtime is up and `RESULT <output>` at the end. SCENARIO `worker` instead pulls submitted runs of
+both kinds from the queue (one at a time) and approves whatever they wait for.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import os
 import sqlite3
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from dbos import DBOS
 from pydantic import BaseModel
 
 from agentflow import Agent, FunctionModel, Message, Supervisor, ToolCall, durable, tool
@@ -30,13 +33,16 @@ from agentflow.workflow import Workflow, step, task
 DB, SCENARIO, EFFECTS = sys.argv[1], sys.argv[2], sys.argv[3]
 PAUSE = 0.03  # each side effect takes this long, so that kills land inside them too
 _db = sqlite3.connect(EFFECTS, isolation_level=None, check_same_thread=False)
-_db.execute("CREATE TABLE IF NOT EXISTS effects (seq INTEGER PRIMARY KEY, label TEXT, phase TEXT, pid INTEGER)")
+_db.execute("PRAGMA journal_mode=WAL")  # two workers write it at once
+_db.execute("CREATE TABLE IF NOT EXISTS effects (seq INTEGER PRIMARY KEY, run TEXT, label TEXT, phase TEXT, "
+            "pid INTEGER)")
 _lock = threading.Lock()
 
 
 def mark(label: str, phase: str) -> None:
     with _lock:
-        _db.execute("INSERT INTO effects (label, phase, pid) VALUES (?, ?, ?)", (label, phase, os.getpid()))
+        _db.execute("INSERT INTO effects (run, label, phase, pid) VALUES (?, ?, ?, ?)",
+                    (DBOS.workflow_id, label, phase, os.getpid()))
 
 
 async def effect(label: str) -> str:
@@ -143,28 +149,42 @@ TARGETS: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 
-async def approver(run: Any) -> None:
-    """The human: approves whatever the run waits for."""
+async def approver(runs: Callable[[], Awaitable[list[durable.DurableRun]]]) -> None:
+    """The human: approves whatever the runs `runs()` lists wait for."""
     while True:
         await asyncio.sleep(0.05)
-        try:
-            if await run.waiting():
-                await run.approve()
-        except Exception:  # noqa: BLE001 (the wait may end between the two calls)
-            pass
+        for run in await runs():
+            try:
+                if await run.waiting():
+                    await run.approve()
+            except Exception:  # noqa: BLE001 (the wait may end between the two calls)
+                pass
+
+
+async def work(rt: durable.Runtime) -> None:
+    async def waiting() -> list[durable.DurableRun]:
+        return [rt.get(info.id) for info in await rt.runs(status="waiting")]
+
+    await approver(waiting)
 
 
 async def main() -> None:
-    target, kwargs = TARGETS[SCENARIO]
-    rt = durable.launch(DB, targets=[boss, pipeline])
+    rt = durable.launch(DB, targets=[boss, pipeline], worker=SCENARIO == "worker", worker_concurrency=1)
     print("READY", flush=True)
+    if SCENARIO == "worker":
+        return await work(rt)
+    target, kwargs = TARGETS[SCENARIO]
     run_id = f"r-{SCENARIO}"
     try:
         await rt.info(run_id)
         run = rt.get(run_id)
     except Exception:
         run = await rt.start(target, id=run_id, **kwargs)
-    human = asyncio.create_task(approver(run))
+
+    async def this_run() -> list[durable.DurableRun]:
+        return [run]
+
+    human = asyncio.create_task(approver(this_run))
     result = await run.result()
     human.cancel()
     print("RESULT", json.dumps(result.output), flush=True)

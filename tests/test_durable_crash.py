@@ -13,31 +13,20 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import programs
+
 ROOT = Path(__file__).resolve().parent.parent
-_started: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_orphans() -> Iterator[None]:
-    """A failing test must not leave its program running."""
-    yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def launch(db: Path, scenario: str, log: Path, slow: str = "") -> subprocess.Popen[str]:
     env = {**os.environ, "SLOW": slow}
     proc = subprocess.Popen([sys.executable, "-m", "tests.durable_app", str(db), scenario, str(log)], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _started.append(proc)
+    programs.started.append(proc)
     return proc
 
 

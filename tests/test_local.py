@@ -40,6 +40,7 @@ from agentflow.models import RetryPolicy, ScriptedModel, get_model
 from agentflow.models import defaults as defaults_module
 from agentflow.models.defaults import default_model, set_default_model
 from agentflow.models.local import LocalModel
+from tests import programs
 
 pull_module = importlib.import_module("agentflow.local.pull")  # `agentflow.local.pull` is the function
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,19 +48,11 @@ FAKE_SERVER = Path(__file__).with_name("fake_llama_server.py")
 QWEN, QWEN_SMALL = CATALOG["qwen2.5-coder-1.5b"], CATALOG["qwen2.5-coder-0.5b"]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
 
-_started: list[subprocess.Popen[Any]] = []
-
-
 @pytest.fixture(autouse=True)
-def _no_orphans() -> Iterator[None]:
-    """A failing test must leave no server or program running."""
+def _no_servers_left() -> Iterator[None]:
+    """A failing test must leave no server running (conftest kills the programs)."""
     yield
     server_module.stop_all()
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def running(pid: int) -> bool:
@@ -622,7 +615,7 @@ def start_fake_server(tmp_path: Path) -> tuple[str, int]:
            "FAKE_LLAMA_REQUESTS": str(tmp_path / "own-requests.jsonl")}
     proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), "-m", "whatever.gguf", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _started.append(proc)
+    programs.started.append(proc)
 
     assert eventually(lambda: proc.poll() is None and _status(port) == 200, timeout=15)
     return f"http://127.0.0.1:{port}/v1", proc.pid
@@ -676,7 +669,7 @@ def test_no_server_outlives_its_program(llama: Llama, tmp_path: Path, end: str) 
     ready = tmp_path / "ready"
     proc = subprocess.Popen([sys.executable, "-c", PROGRAM, str(gguf(tmp_path)), str(ready), end], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    _started.append(proc)
+    programs.started.append(proc)
     assert eventually(lambda: ready.exists() or proc.poll() is not None, timeout=30), "the program never answered"
     assert ready.exists(), proc.communicate()
     guard, answer = ready.read_text().split()
@@ -725,7 +718,7 @@ def test_processes_share_one_server_and_it_stops_when_the_last_leaves(llama: Lla
     names = [tmp_path / f"program{i}" for i in range(3)]
     procs = [subprocess.Popen([sys.executable, "-c", SHARING, str(model), str(name)], cwd=ROOT, start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in names]
-    _started.extend(procs)
+    programs.started.extend(procs)
     ready = [name.with_suffix(".ready") for name in names]
     assert eventually(lambda: all(r.exists() for r in ready) or any(p.poll() is not None for p in procs), timeout=60)
     assert all(r.exists() for r in ready), [p.communicate() for p in procs if p.poll() is not None]
