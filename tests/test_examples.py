@@ -30,7 +30,7 @@ def test_every_example_is_covered() -> None:
                "pattern_chain.py", "pattern_routing.py", "pattern_parallel.py", "pattern_orchestrator.py",
                "pattern_optimizer.py", "state_workflow.py",  # test_pattern_examples.py
                "durable_deploy.py", "travel_assistant.py",  # test_examples.py
-               "math_tutor_pair.py", "writer_critic.py", "trip_group_chat.py"}  # test_examples.py
+               "math_tutor_pair.py", "writer_critic.py", "trip_group_chat.py", "mcp_weather.py"}  # test_examples.py
     assert {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")} == covered
 
 
@@ -51,6 +51,13 @@ def test_travel_assistant_remembers_across_a_server_restart_and_books_after_appr
     assert "remembered Berlin after the restart: yes" in out
     assert re.search(r"booked after approval: \['(\w+)'\] \(the cheapest found: \1\)", out)
     assert "checked: right" in out
+
+
+def test_mcp_weather_uses_the_tools_of_an_mcp_server() -> None:
+    out = run_example("mcp_weather.py")
+    assert STAND_IN in out and "tools from the MCP server: temperature, to_fahrenheit" in out
+    assert 'answer: {"oslo_f": 39.2, "lima_f": 66.2}' in out
+    assert "checked against the server's readings (Oslo 4 C = 39.2 F, Lima 19 C = 66.2 F): right" in out
 
 
 @pytest.mark.skip(reason="calculator.py has no stand-in model: without a configured model it exits 2 by design")

@@ -195,7 +195,8 @@ def test_an_unknown_tool_lists_the_known_ones() -> None:
 
 
 def test_an_unknown_field_lists_the_fields() -> None:
-    with pytest.raises(PersonaError, match=r"fields are name, role, goal, backstory, tools, model, output, max_steps"):
+    with pytest.raises(PersonaError,
+                       match=r"fields are name, role, goal, backstory, tools, mcp, model, output, max_steps"):
         parse(persona_text(*BASE, "colour: red"), "p.md")
 
 
@@ -208,7 +209,7 @@ def test_every_mistake_of_a_file_is_reported_at_once_with_did_you_mean() -> None
     assert message.splitlines() == [
         "5 mistakes:",
         "- p.md:4: tols: unknown field (did you mean 'tools'?); fields are name, role, goal, backstory, tools, "
-        "model, output, max_steps",
+        "mcp, model, output, max_steps",
         "- p.md:2: goal: missing or empty: every persona needs name, role and goal",
         f"- p.md:5: tools: unknown tool 'calculater' (did you mean 'calculator'?); known: {', '.join(known())}",
         f"- p.md:5: tools: unknown tool 'laser'; known: {', '.join(known())}",

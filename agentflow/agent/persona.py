@@ -7,6 +7,9 @@ role: a careful researcher
 goal: find facts and say where they come from
 backstory: You worked as a fact-checker for years.
 tools: [fetch, read_files, calculator]
+mcp:                             # optional: MCP servers whose tools it gets too
+  - stdio:python -m my_server
+  - {server: "http://127.0.0.1:8000/mcp", include: [search], requires_approval: true}
 model: openai:gpt-4o-mini        # optional
 output:                          # optional: the fields of a typed result
   answer: str
@@ -23,7 +26,7 @@ Every mistake in a file is reported with the file, the line and the field.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,8 @@ from .loop import Agent
 
 ENV = "AGENTFLOW_PERSONAS"
 REQUIRED = ("name", "role", "goal")
-FIELDS = (*REQUIRED, "backstory", "tools", "model", "output", "max_steps")
+FIELDS = (*REQUIRED, "backstory", "tools", "mcp", "model", "output", "max_steps")
+MCP_FIELDS = ("server", "include", "exclude", "requires_approval", "prefix", "timeout")
 _TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
 
 
@@ -63,6 +67,25 @@ def _where(path: Path | str, line: int | None, field: str | None) -> str:
     return f"{f'{path}:{line}' if line else path}: {f'{field}: ' if field else ''}"
 
 
+class MCPServerEntry(BaseModel):
+    """An MCP server a persona names: `server` as `mcp_tools` takes it, and its options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list[str])
+    requires_approval: bool | list[str] = False
+    prefix: str = ""
+    timeout: float | None = 60.0
+
+    def tools(self) -> list[Any]:
+        from ..mcp import mcp_tools
+
+        return mcp_tools(self.server, include=self.include, exclude=self.exclude,
+                         requires_approval=self.requires_approval, prefix=self.prefix, timeout=self.timeout)
+
+
 class Persona(BaseModel):
     """A persona as written; `agent()` makes it an `Agent`."""
 
@@ -73,6 +96,7 @@ class Persona(BaseModel):
     goal: str
     backstory: str = ""
     tools: list[str] = Field(default_factory=list[str])
+    mcp: list[MCPServerEntry] = Field(default_factory=list["MCPServerEntry"])
     model: str | None = None
     output: dict[str, Any] | None = None
     max_steps: int | None = None
@@ -98,11 +122,13 @@ class Persona(BaseModel):
               root: str | os.PathLike[str] = ".", allow_hosts: Sequence[str] = (), timeout: float = 30.0,
               max_steps: int | None = None) -> Agent[Any]:
         """The persona as a task agent. `model` overrides the file's; `tools` overrides the named
-        tools (otherwise they are built from `agentflow.tools` with `root`, `allow_hosts`, `timeout`)."""
+        tools (otherwise they are built from `agentflow.tools` with `root`, `allow_hosts`, `timeout`).
+        The tools of the MCP servers it names are added (their servers are started here)."""
         from agentflow.tools import ToolConfig, toolset  # pyright: ignore[reportMissingImports]
 
         made = list(tools) if tools is not None else toolset(
             self.tools, ToolConfig(root=Path(root), allow_hosts=list(allow_hosts), timeout=timeout))
+        made += [t for entry in self.mcp for t in entry.tools()]
         output = self.output_type()
         return Agent(self.name, self.system_prompt(), tools=made, output=output,  # type: ignore[arg-type]
                      model=model or self.model, max_steps=max_steps or self.max_steps or 20,
@@ -177,6 +203,7 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
     for t in tools:
         if t not in names:
             bad("tools", f"unknown tool {t!r}{did_you_mean(t, names)}; known: {', '.join(names)}")
+    servers = _mcp_entries(data.get("mcp"), bad)
     for key, kind in (("backstory", str), ("model", str), ("max_steps", int), ("output", dict)):
         if data.get(key) is not None and not isinstance(data[key], kind):
             what = "a mapping of field: type" if kind is dict else kind.__name__
@@ -190,7 +217,7 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
             bad("model", str(e))
     if problems:
         raise PersonaError.of(path, problems)
-    fields: dict[str, Any] = {**data, "tools": tools}
+    fields: dict[str, Any] = {**data, "tools": tools, "mcp": servers}
     persona = Persona(**fields, instructions="\n".join(lines[end + 1:]).strip(), path=Path(path))
     try:
         persona.output_type()
@@ -200,6 +227,38 @@ def parse(text: str, path: Path | str = "<persona>") -> Persona:
         line = lines.get((e.field or "").removeprefix("output."), at.get("output"))
         raise PersonaError(path, line, e.field, str(e).split(": ", 2)[-1]) from None
     return persona
+
+
+def _mcp_entries(given: Any, bad: Callable[[str, str], None]) -> list[MCPServerEntry]:
+    """The `mcp:` list: each a server string, or a mapping with `server:` and the options of `mcp_tools`."""
+    from pydantic import ValidationError
+
+    from ..mcp import ServerSpec
+
+    items = [given] if isinstance(given, str | dict) else given or []
+    if not isinstance(items, list):
+        bad("mcp", "must be a list of MCP servers ('stdio:COMMAND', 'http://HOST/mcp' or {server: ..., include: ...})")
+        return []
+    out: list[MCPServerEntry] = []
+    for item in items:
+        entry = {"server": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict):
+            bad("mcp", f"{item!r} is not an MCP server: write 'stdio:COMMAND' or {{server: ..., include: [...]}}")
+            continue
+        for key in entry:
+            if key not in MCP_FIELDS:
+                bad("mcp", f"unknown field {key!r}{did_you_mean(str(key), MCP_FIELDS)}; fields are "
+                           f"{', '.join(MCP_FIELDS)}")
+        try:
+            made = MCPServerEntry.model_validate({k: v for k, v in entry.items() if k in MCP_FIELDS})
+            ServerSpec.parse(made.server)
+        except ValidationError as e:
+            bad("mcp", "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+        except ConfigError as e:
+            bad("mcp", str(e))
+        else:
+            out.append(made)
+    return out
 
 
 def load(path: str | os.PathLike[str]) -> Persona:

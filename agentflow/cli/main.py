@@ -64,12 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     from .converse import add_parser as add_converse
     from .models import add_parser as add_models
     from .runs import add_parser
+    from .serve import add_mcp_parser
     from .serve import add_parser as add_serve
 
     add_converse(sub, MODEL_HELP)
     add_models(sub)
     add_parser(sub)
     add_serve(sub, MODEL_HELP)
+    add_mcp_parser(sub, MODEL_HELP)
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -96,6 +98,9 @@ def _team_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-host", action="append", default=[], metavar="HOST",
                    help="a host the fetch tool may reach (repeat; *.example.com for subdomains)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a shell command or Python program may run")
+    p.add_argument("--mcp", action="append", default=[], metavar="SPEC",
+                   help="an MCP server whose tools a task agent of its own uses: 'stdio:COMMAND ARGS', "
+                        "'http://HOST:PORT/mcp' or 'sse:URL' (repeat for more)")
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -111,6 +116,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .serve import command as serve
 
         return serve(args)
+    if args.command == "mcp-serve":
+        from .serve import mcp_command
+
+        return mcp_command(args)
     if args.command == "personas":
         return _personas(args)
     if args.command == "tools":
@@ -150,7 +159,7 @@ def _config(args: argparse.Namespace) -> Any:
 
     names = [n.strip() for item in args.persona for n in item.split(",") if n.strip()]
     return ChatConfig(personas=names, persona_dirs=args.personas, mode=args.mode, model=args.model,
-                      root=args.root, allow_hosts=args.allow_host, timeout=args.timeout)
+                      root=args.root, allow_hosts=args.allow_host, timeout=args.timeout, mcp=args.mcp)
 
 
 def _history_file() -> Path | None:

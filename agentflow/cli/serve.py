@@ -32,6 +32,36 @@ def add_parser(sub: Any, model_help: str) -> None:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
+def add_mcp_parser(sub: Any, model_help: str) -> None:
+    serve = sub.add_parser("mcp-serve", help="serve agents, supervisors and workflows as MCP tools",
+                           description="An MCP server (stdio by default) whose tools are the targets the files define: "
+                                       "an agent or supervisor takes {task}, a workflow its inputs. Runs happen in "
+                                       "this process, in memory.")
+    serve.add_argument("files", nargs="+", metavar="FILE.py[:NAME]")
+    serve.add_argument("--http", type=int, default=None, metavar="PORT",
+                       help="serve streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="with --http: the address to listen on")
+    serve.add_argument("--model", "-m", default=None, help=f"the model of every agent that names none: {model_help}")
+
+
+def mcp_command(args: argparse.Namespace) -> int:
+    from ..mcp import serve
+    from ..models.defaults import set_default_model
+    from .loading import load_model
+
+    targets = targets_in(args.files)
+    if args.model is not None:
+        set_default_model(load_model(args.model))
+    names = ", ".join(t.name for t in targets)
+    if args.http is None:
+        print(f"agentflow: MCP tools {names} on stdio", file=sys.stderr, flush=True)
+        asyncio.run(serve.serve_stdio(targets))
+    else:
+        print(f"agentflow: MCP tools {names} on http://{args.host}:{args.http}/mcp", file=sys.stderr, flush=True)
+        asyncio.run(serve.serve_http(targets, args.host, args.http))
+    return 0
+
+
 def targets_in(refs: list[str]) -> list[Any]:
     """The agents, supervisors and workflows of each `FILE.py` (or its `NAME`), each file loaded once."""
     from ..agent.loop import Agent

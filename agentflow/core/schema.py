@@ -26,6 +26,12 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _strict(schema, root)
 
 
+def strict_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema stated by someone else (an MCP server's tool) in the same strict form."""
+    root = copy.deepcopy(schema)
+    return _strict(copy.deepcopy(schema), root)
+
+
 def is_nullable(schema: dict[str, Any]) -> bool:
     """Whether `schema` admits null: how strict form marks an argument that may be left out."""
     variants = schema.get("anyOf")
