@@ -18,6 +18,20 @@ async def lookup(key: str) -> str:
     return S.LOOKUP_RESULT
 
 
+# AGENTFLOW_BENCH_OTEL=memory measures tracing on: every span goes to OpenTelemetry's in-memory exporter.
+TRACED = os.environ.get("AGENTFLOW_BENCH_OTEL") == "memory"
+if TRACED:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentflow import telemetry
+
+    _provider = TracerProvider()
+    _provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    telemetry.instrument(_provider)
+
+
 # The scenarios' agents "loop until the model stops; return final text", like the raw_openai baseline:
 # that is `ends_with="text"`. AGENTFLOW_BENCH_ENDS_WITH=finish measures the default `finish` protocol.
 ENDS_WITH = os.environ.get("AGENTFLOW_BENCH_ENDS_WITH", "text")
@@ -46,4 +60,4 @@ class Impl:
 
 
 if __name__ == "__main__":
-    _common.main("agentflow", f"agentflow=={agentflow.__version__}", Impl)
+    _common.main("agentflow_traced" if TRACED else "agentflow", f"agentflow=={agentflow.__version__}", Impl)

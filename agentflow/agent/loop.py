@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar, cast, overload
@@ -21,7 +22,7 @@ from ..core.events import Emit, Event, RunStarted, TextChunk
 from ..core.limits import Budget, Limits
 from ..core.messages import Message, ModelResponse, TextDelta, ToolCall
 from ..core.output import FINISH, OutputSchema
-from ..core.result import ModelStep, RunResult, StopReason, ToolStep
+from ..core.result import ModelFailed, ModelStep, RunResult, StopReason, ToolStep
 from ..core.tool import (
     TOOL_NAME,
     Tool,
@@ -346,11 +347,11 @@ class Run(Generic[T]):
             while not self.finished:
                 if self.steps:
                     await self.within_time(self.agent.before_turn(self))
-                response = await self.call_model()
-                self.record(ModelStep(agent=self.path, index=0, response=response))
-                calls = response.message.tool_calls
+                reply = await self.call_model()
+                self.record(reply)
+                calls = reply.response.message.tool_calls
                 if not calls:
-                    self.agent.on_text(self, response.message.content or "")
+                    self.agent.on_text(self, reply.response.message.content or "")
                     continue
                 done: list[ToolStep] = await self.within_time(asyncio.gather(*map(self.call_tool, calls)))
                 for step in done:
@@ -369,7 +370,7 @@ class Run(Generic[T]):
             self.end(partial_of(exc))
             raise
 
-    async def call_model(self) -> ModelResponse:
+    async def call_model(self) -> ModelStep:
         agent = self.agent
         if hit := self.budget.exceeded():
             raise StopRun(*hit)
@@ -380,13 +381,29 @@ class Run(Generic[T]):
         settings = agent.settings
         if not agent.model.replies_in_text and self.looping():
             settings = (settings or ModelSettings()).merged(ModelSettings(tool_choice=FINISH))
-        request = (lambda: self.streamed(settings)) if self.scope.deltas else \
-            (lambda: agent.model.request(self.messages, tools=self.specs, settings=settings))
-        response = await self.within_time(
-            self.scope.runner.step(f"{self.scope.key}/model/{len(self.steps)}", request, ModelResponse))
+        began: list[float] = []  # when the call is made; a step the journal replays is not made again
+
+        def request() -> Awaitable[ModelResponse]:  # not a coroutine: no frame of its own held during the call
+            began.append(time.time())
+            if self.scope.deltas:
+                return self.streamed(settings)
+            return agent.model.request(self.messages, tools=self.specs, settings=settings)
+
+        try:
+            response = await self.within_time(
+                self.scope.runner.step(f"{self.scope.key}/model/{len(self.steps)}", request, ModelResponse))
+        except Exception as e:
+            if began and self.scope.emit is not None:
+                error = e.reason if isinstance(e, StopRun) else type(e).__name__
+                self.scope.publish(ModelFailed(agent=self.path, index=len(self.steps), model=agent.model.name,
+                                               error=error, detail=str(e), started=began[0],
+                                               seconds=time.time() - began[0]))
+            raise
         self.budget.charge(response.usage)
         self.messages.append(response.message)
-        return response
+        started = began[0] if began else 0.0
+        return ModelStep(agent=self.path, index=0, response=response, model=agent.model.name, started=started,
+                         seconds=time.time() - started if began else 0.0)
 
     async def streamed(self, settings: ModelSettings | None) -> ModelResponse:
         """One model call streamed: its text published as it arrives, the whole reply returned."""
@@ -400,11 +417,16 @@ class Run(Generic[T]):
                          model=model.model_name)
 
     async def call_tool(self, call: ToolCall) -> ToolStep:
+        began = time.time()
+
         def step(observation: str, error: str | None = None) -> ToolStep:
-            return ToolStep(agent=self.path, index=0, call=call, observation=observation, error=error)
+            return ToolStep(agent=self.path, index=0, call=call, observation=observation, error=error, started=began,
+                            seconds=time.time() - began)
 
         if (own := self.agent.on_call(self, call)) is not None:
-            return await own
+            done = await own
+            return done if done.started else done.model_copy(update={"started": began,
+                                                                     "seconds": time.time() - began})
         if call.name == FINISH:
             return self.accept_finish(call, step)
         tool = self.agent.tools.get(call.name)

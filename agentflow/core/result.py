@@ -15,24 +15,45 @@ StopReason = Literal["finish", "error", "loop", "cancelled"] | LimitReason
 
 
 class ModelStep(Event):
-    """One model call: what it replied and what it cost."""
+    """One model call: what it replied and what it cost. `model` is the model asked (`provider:name`);
+    `started` (epoch seconds) and `seconds` time the call, and are 0 when a durable run's journal
+    replayed it instead (traces are drawn from these)."""
 
     kind: Literal["model"] = "model"
     index: int
     response: ModelResponse
+    model: str = ""
+    started: float = 0.0
+    seconds: float = 0.0
+
+
+class ModelFailed(Event):
+    """A model call that raised (after the model's own retries); the run ends with the error. `error` is
+    its type (or the limit that cut it short), `detail` its message."""
+
+    kind: Literal["model_error"] = "model_error"
+    index: int
+    model: str
+    error: str
+    detail: str
+    started: float
+    seconds: float
 
 
 class ToolStep(Event):
     """One tool call and the observation the model saw. `error` names what went wrong, if anything:
     `unknown_tool`, `invalid_arguments`, `raised`, `failed`, `timeout`, `rejected`, `invalid_output`,
     `ungrounded` (a `finish` naming what no tool returned), `repeated` (a task given again to an agent
-    that had answered it) or `loop`."""
+    that had answered it) or `loop`. `started` (epoch seconds) and `seconds` time the call; a journaled
+    call that a durable run replays keeps the times of the attempt that made it."""
 
     kind: Literal["tool"] = "tool"
     index: int
     call: ToolCall
     observation: str
     error: str | None = None
+    started: float = 0.0
+    seconds: float = 0.0
 
 
 Step = ModelStep | ToolStep

@@ -21,7 +21,7 @@ from .codec import jsonable
 from .store import StepStore
 
 log = logging.getLogger("agentflow.durable")
-VOLATILE = frozenset({"seconds"})  # fields a replayed step does not repeat exactly (a task's wall time)
+VOLATILE = frozenset({"seconds", "started"})  # fields a replayed step does not repeat exactly (its times)
 UNREPLAYED = frozenset({"text"})  # kinds a replay never publishes (a journaled reply is not streamed again)
 
 

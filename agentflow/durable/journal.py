@@ -10,6 +10,8 @@ step table (store.py) when it finishes. DBOS does the rest: recovery, waiting an
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -55,6 +57,7 @@ class DurableRunner(StepRunner):
         self.began = time.time()  # a cancel sent before this attempt began was for an earlier one
         self.replayed = 0
         self.waiting: dict[str, dict[str, Any]] = {}
+        self._notes: set[asyncio.Future[bool]] = set()  # writes in flight (held: the loop keeps weak references)
 
     async def step(self, name: str, fn: Callable[[], Awaitable[R]], result_type: type[R]) -> R:
         if name in self.journal:
@@ -70,6 +73,23 @@ class DurableRunner(StepRunner):
         if not await self.store.record(self.run_id, name, value.model_dump_json(), None, started, time.time()):
             raise DBOSWorkflowCancelledError(f"run {self.run_id} was cancelled")  # as DBOS's own steps do
         return value
+
+    def note(self, name: str, value: dict[str, Any]) -> Any:
+        """The value an earlier attempt noted under `name` (its journal has it), or None, writing `value`
+        to the step table now, without waiting for it (a crash before the write only loses the note)."""
+        if name in self.journal:
+            return self.journal[name]
+        self.journal[name] = value
+        at = time.time()
+        write = asyncio.ensure_future(self.store.record(self.run_id, name, json.dumps(value), None, at, at))
+        self._notes.add(write)
+        write.add_done_callback(self._noted)
+        return None
+
+    def _noted(self, write: asyncio.Future[bool]) -> None:
+        self._notes.discard(write)
+        if not write.cancelled() and (e := write.exception()) is not None:
+            DBOS.logger.warning(f"agentflow: run {self.run_id}: a note could not be written: {e}")
 
     async def wait(self, name: str, request: HumanRequest) -> HumanReply:
         """Pause until a reply arrives on topic `name` (sent by `DurableRun.reply`), or the timeout."""

@@ -19,6 +19,7 @@ from ..core.errors import AgentflowError, ConfigError
 from ..core.messages import Message, Usage, close_open_calls
 from ..core.result import RunResult
 from ..runtime.requests import HumanReply
+from ..runtime.runner import TRACE_NOTE
 from ..teams.planning import Plan
 from .registry import Entry, registry
 
@@ -145,7 +146,8 @@ class DurableRun:
         own operations, such as a human's reply arriving, among them)."""
         rows = await self.runtime.store.load(self.id)
         taken: list[tuple[float, str, Any, str | None, float | None]] = [
-            (r.started_at, r.name, r.output, r.error, r.finished_at - r.started_at) for r in rows]
+            (r.started_at, r.name, r.output, r.error, r.finished_at - r.started_at) for r in rows
+            if r.name != TRACE_NOTE]  # a note for traces, not a step
         for d in await self.runtime.client.list_workflow_steps_async(self.id):
             started, finished = d["started_at_epoch_ms"], d["completed_at_epoch_ms"]
             taken.append((_s(started) or 0.0, d["function_name"], d["output"],

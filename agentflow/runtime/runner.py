@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -21,6 +21,7 @@ from ..core.binding import bound
 from .requests import HumanNeeded, HumanReply, HumanRequest
 
 R = TypeVar("R", bound=BaseModel)
+TRACE_NOTE = "agentflow.trace"  # a durable run's note of its first attempt's span (no step can have this name)
 
 
 class StepRunner:
@@ -36,6 +37,11 @@ class StepRunner:
         raise HumanNeeded(f"{request.agent or 'the run'} asked a human: {request.question!r}, but a run in memory "
                           "cannot wait for one. Fix: run it durably (agentflow.durable), or give the question a "
                           "default")
+
+    def note(self, name: str, value: dict[str, Any]) -> Any:
+        """What an earlier attempt of this run noted under `name`, else None, noting `value` for later
+        attempts (a trace links a resumed run to its first attempt so). In memory there are none."""
+        return None
 
     def now(self) -> float:
         return time.time()

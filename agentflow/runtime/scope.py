@@ -4,11 +4,13 @@ A run publishes a `Scope` while its tools execute, so an agent run started insid
 agent offered as a tool, or a hand-written tool that awaits `agent.run`) becomes its child
 with no plumbing: its usage rolls up, its events reach the parent's stream, its step names
 nest under the parent's (unique and stable, so the durable runtime can replay them), and the
-parent's loop guard sees its task.
+parent's loop guard sees its task. With tracing on (agentflow.telemetry), each run's scope also
+holds its `RunTrace`, which hears the run's events; with it off, opening a run costs one check.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -23,6 +25,7 @@ from .runner import StepRunner, ambient_runner
 
 if TYPE_CHECKING:
     from ..core.result import RunResult
+    from ..telemetry import RunTrace
     from .guards import DelegationGuard
 
 
@@ -39,6 +42,7 @@ class Scope:
     children: list[RunResult[Any]] = field(default_factory=list["RunResult[Any]"])
     guard: DelegationGuard | None = None
     deltas: bool = False  # publish this run's reply text as it is generated (not its children's)
+    trace: RunTrace | None = None  # this run's spans, when tracing is on
     _names: dict[str, int] = field(default_factory=dict[str, int])
 
     def publish(self, event: Event) -> None:
@@ -48,7 +52,7 @@ class Scope:
     def within(self, suffix: str) -> Scope:
         """The same run's scope for one of its operations (a tool call, a task): a new key, shared state."""
         return Scope(self.path, f"{self.key}/{suffix}", self.budget, self.runner, self.emit, self.children,
-                     self.guard, self.deltas)
+                     self.guard, self.deltas, self.trace)
 
     def child_key(self, name: str) -> str:
         count = self._names[name] = self._names.get(name, 0) + 1
@@ -91,11 +95,25 @@ def open_scope(name: str, limits: Limits, *, budget: Budget | None, runner: Step
             emit, deltas = ambient
         path = path or name
         own = Budget(limits) if budget is None else budget.child(limits)
-        return Scope(path, path, own, runner or ambient_runner(), emit, deltas=deltas and emit is not None), None
+        scope = Scope(path, path, own, runner or ambient_runner(), emit, deltas=deltas and emit is not None)
+        if "opentelemetry.trace" in sys.modules:  # tracing needs OpenTelemetry loaded: off without a look further
+            _traced(scope, None)
+        return scope, None
     emit = _both(emit, parent.emit)
     scope = Scope(path or f"{parent.path}/{name}", parent.child_key(name), (budget or parent.budget).child(limits),
                   runner or parent.runner, emit, deltas=deltas and emit is not None)
+    if parent.trace is not None:
+        _traced(scope, parent)
     return scope, parent
+
+
+def _traced(scope: Scope, parent: Scope | None) -> None:
+    """Give a new run its trace, if tracing is on, and let it hear the run's events first."""
+    from ..telemetry import trace_for
+
+    if (trace := trace_for(scope, parent)) is not None:
+        scope.trace = trace
+        scope.emit = _both(trace.emit, scope.emit)
 
 
 def _both(first: Emit | None, second: Emit | None) -> Emit | None:

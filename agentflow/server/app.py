@@ -26,6 +26,7 @@ from ..durable.registry import Target, registry
 from ..durable.runs import DurableRun, RunInfo, turn_number
 from ..runtime.requests import HumanReply
 from ..teams.planning import Plan
+from ..telemetry import TraceParent
 from .api import (
     DURABLE_STATUS,
     ENDED,
@@ -90,6 +91,7 @@ def app(targets: Sequence[Target] | Mapping[str, Target], *, runtime: durable.Ru
     router = APIRouter(dependencies=[Depends(authorized)] if token else [])
     api.state.target_names = list(offered)
     api.add_middleware(BodyLimit, limit=max_body)
+    api.add_middleware(TraceParent)  # a caller's `traceparent` goes on into the runs it starts
     install(api)
     models = [s.request_model() for s in offered.values()]
     RunBody: Any = models[0] if len(models) == 1 else Annotated[Union[tuple(models)], Field(discriminator="target")]  # noqa: UP007

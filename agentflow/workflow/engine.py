@@ -163,7 +163,8 @@ async def run_composite(st: RunState, placed: Placed, inputs: dict[str, Any], id
     """A route, fan-out, loop or sub-workflow (with its own model if it has one), on a budget of
     its own: its record's usage is what its insides spent, counted once however deep they nest."""
     unit, scope = placed.unit, st.scope
-    inner = replace(st, scope=Scope(scope.path, scope.key, scope.budget.child(), scope.runner, scope.emit),
+    inner = replace(st, scope=Scope(scope.path, scope.key, scope.budget.child(), scope.runner, scope.emit,
+                                    trace=scope.trace),
                     model=getattr(unit, "model", None) or st.model)  # only a sub-workflow has a model
     try:
         if isinstance(unit, Switch):
@@ -189,7 +190,7 @@ async def run_task(st: RunState, unit: Task[Any], inputs: dict[str, Any], id: st
     try:
         for attempt in range(tries):
             key = f"{parent.key}/{id}" + (f"~try{attempt + 1}" if attempt else "")
-            scope = Scope(f"{parent.path}/{id}", key, budget, parent.runner, parent.emit)
+            scope = Scope(f"{parent.path}/{id}", key, budget, parent.runner, parent.emit, trace=parent.trace)
             record.tries = attempt + 1
             try:
                 async with st.slots:
