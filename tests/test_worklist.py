@@ -244,7 +244,8 @@ async def test_an_answer_with_a_number_no_result_holds_goes_back_once() -> None:
         "How many words are in 'the quick brown fox'?")
     [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
     assert "Also: Not done: '8' is in no result and not in the request." in refused.observation
-    assert result.output == "The number of words is 8."  # asked once: the second answer stands
+    # asked once; the answer written afresh from the results failed too (the script had none): the second stands
+    assert result.output == "The number of words is 8."
     brain = ScriptedModel([add("c", "Count the words in 'the quick brown fox'", "counter"),
                            call("finish", answer="There are 4 words in 1 sentence.")])
     result = await Supervisor([counter], model=brain, mode="worklist", output=str).run(
@@ -262,3 +263,47 @@ async def test_with_every_task_done_a_copied_description_points_at_the_results()
     assert refused.observation.startswith("that is what agent 'worker' can do, not a task for it.")
     assert "The results so far are t1: " in refused.observation and "finish with the answer" in refused.observation
     assert result.output == "It has 3 words." and len(crew.started) == 1
+
+
+def composing(script: list[Any], seen: list[list[Any]]) -> FunctionModel:
+    """The supervisor's model: `script` in order; what each call was sent is kept in `seen`."""
+    def reply(info: RequestInfo) -> Any:
+        seen.append(list(info.messages))
+        return script[len(seen) - 1]
+
+    return FunctionModel(reply)
+
+
+async def test_an_answer_that_leaves_out_a_result_twice_is_written_again_from_the_results_alone() -> None:
+    """The 1.5B, told its answer left out 100, answered 'The capital of Italy is Rome.' again."""
+    def reply(info: RequestInfo) -> Any:
+        return call("finish", answer={"Calculate 25*4": "100", "Find the capital of Italy": "Rome"}[info.last.content])
+
+    workers = [Agent(n, model=FunctionModel(reply), description=n) for n in ("math", "lookup")]
+    seen: list[list[Any]] = []
+    brain = composing([[add("calc", "Calculate 25*4", "math"), add("city", "Find the capital of Italy", "lookup")],
+                       call("finish", answer="The capital of Italy is Rome."),
+                       call("finish", answer="The capital of Italy is Rome."),
+                       "25*4 = 100; the capital of Italy is Rome."], seen)
+    result = await Supervisor(workers, model=brain, mode="worklist", output=str).run(
+        "What is 25*4, and what is the capital of Italy?")
+    assert result.ok and result.output == "25*4 = 100; the capital of Italy is Rome."
+    fresh = seen[-1]  # the request and the results, none of the turns before
+    assert [m.role for m in fresh] == ["system", "user"]
+    assert fresh[1].content == ("Request: What is 25*4, and what is the capital of Italy?\nResults:\n"
+                                "- Calculate 25*4: 100\n- Find the capital of Italy: Rome")
+    assert result.usage.requests == len(seen) + 2  # the two task agents' calls, and every call of the supervisor
+
+
+async def test_a_run_the_loop_guard_ended_with_every_task_done_gets_its_answer_from_the_results() -> None:
+    crew = Crew()
+    seen: list[list[Any]] = []
+    brain = composing([add("t1", "Count the apples"), add("t2", "Count the apples"), add("t3", "Count the apples"),
+                       "worker did Count the apples"], seen)
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run("How many apples?")
+    assert result.ok and result.output == "worker did Count the apples"
+    assert crew.started == ["worker:Count the apples"]  # the task ran once
+    brain = composing([add("t1", "Count the apples"), add("t2", "Count the apples"), add("t3", "Count the apples"),
+                       "7 apples"], [])
+    result = await Supervisor([Crew().agent("worker")], model=brain, mode="worklist").run("How many apples?")
+    assert result.stop_reason == "loop" and result.output is None  # '7' is in no result: the loop's end stands

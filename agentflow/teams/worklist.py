@@ -9,9 +9,11 @@ Dependencies form a networkx DAG (a cycle is refused, naming it). Every change i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import functools
 import itertools
+import logging
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
@@ -23,7 +25,7 @@ from ..core.dag import CycleError, check_acyclic, new_graph
 from ..core.errors import StopRun
 from ..core.events import Event
 from ..core.messages import Message
-from ..core.result import RunResult
+from ..core.result import RunResult, ToolStep
 from ..core.tool import Tool, ToolError, to_observation
 from ..runtime.guards import AlreadyAnswered, DelegationGuard, LoopDetected
 from ..runtime.scope import Scope
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 T = TypeVar("T")
+log = logging.getLogger("agentflow.worklist")
 Status = Literal["pending", "running", "done", "failed", "cancelled", "blocked"]
 Change = Literal["added", "reprioritized", "cancelled", "started", "done", "failed", "blocked"]
 
@@ -49,6 +52,9 @@ WORKLIST = (
 ALL_DONE = ("No task is open. The user asked: {request!r}. Check each part of that request against the results "
             "above: add a task for any part that no result answers; when every part is answered, finish with the "
             "answer.")  # the request beside the results: small models otherwise finish with the first part only
+COMPOSE = ("Write the answer to the user's request from the results of its tasks, given below. Answer every part "
+           "of the request. Use the results as they are: add no number or fact that they do not give. Reply with "
+           "the answer only.")
 _MARK = re.compile(r"-?\d+(?:\.\d+)?|[A-Za-z][\w'-]*")
 WORKLIST_SPAWN = f'If no agent fits a task, set agent to "{NEW}" and describe the agent to make in new_agent.'
 
@@ -342,9 +348,42 @@ class WorklistMode(Generic[T]):
                        tools=self.tools(), model=sup.model, output=sup.output, settings=sup.settings,
                        max_steps=sup.max_steps, ends_with="text" if sup.output in (None, str) else "finish")
         try:
-            return await brain.run_in(self.scope.within("worklist"), self.task, self.history)  # type: ignore[return-value]
+            result = await brain.run_in(self.scope.within("worklist"), self.task, self.history)
+            return await self.mended(result)  # type: ignore[return-value]
         finally:
             self.worklist.stop()
+
+    async def mended(self, result: RunResult[Any]) -> RunResult[Any]:
+        """The run's answer, or one written afresh from the results when the model's leaves a result out or
+        gives a number no result holds (told so once, small models finish the same way again: the 1.5B did in
+        4 of 18 worklist runs), or when it re-added a finished task until the loop guard ended the run. The
+        fresh call sees only the request and the results, not the turns before; its answer stands only if it
+        passes the checks the model's failed."""
+        worklist = self.worklist
+        done = [i for i in worklist.items.values() if i.status == "done"]
+        if self.sup.output not in (None, str) or not done or worklist.open:
+            return result
+        if result.stop_reason == "finish":
+            told = any(isinstance(s, ToolStep) and s.error == "ungrounded" for s in result.steps)
+            answer = to_observation(result.output)
+            if not told or (not worklist.left_out(answer) and not worklist.unfounded(answer)):
+                return result
+        elif result.stop_reason != "loop":
+            return result
+        writer: Agent[str] = Agent(self.sup.name, COMPOSE, model=self.sup.model, settings=self.sup.settings,
+                                   max_steps=1, ends_with="text")
+        results = "\n".join(f"- {i.description}: {to_observation(i.output)}" for i in done)
+        try:
+            written = await writer.run_in(self.scope.within("worklist/answer"),
+                                          f"Request: {worklist.request}\nResults:\n{results}")
+        except Exception as e:  # noqa: BLE001 (the run's own answer, paid for, stands)
+            log.info("the answer written from the results failed (%s); the model's stands", e)
+            return dataclasses.replace(result, usage=self.scope.budget.usage)
+        text = written.output
+        if not written.ok or not isinstance(text, str) or worklist.left_out(text) or worklist.unfounded(text):
+            return dataclasses.replace(result, usage=self.scope.budget.usage)
+        return dataclasses.replace(result, output=text, stop_reason="finish", detail="", usage=self.scope.budget.usage,
+                                   steps=[*result.steps, *written.steps])
 
     def tools(self) -> list[Tool[Any]]:
         worklist, sup = self.worklist, self.sup
