@@ -308,22 +308,21 @@ def _cluster() -> Any:
     return Cluster(PG_BIN)
 
 
-async def test_two_workers_on_postgresql_one_killed_at_random_moments(tmp_path: Path) -> None:
+async def pool_on_a_new_cluster(tmp: Path, cuts: int, rounds: int) -> Crashes:
     cluster = _cluster()
     try:
         cluster.start()
-        seen = await pool_check(tmp_path, cluster, cuts=2, rounds=12)
-        assert sum(seen.moments.values()) >= 2
+        return await pool_check(tmp, cluster, cuts=cuts, rounds=rounds)
     finally:
         cluster.stop()
+
+
+async def test_two_workers_on_postgresql_one_killed_at_random_moments(tmp_path: Path) -> None:
+    seen = await pool_on_a_new_cluster(tmp_path, cuts=2, rounds=12)
+    assert sum(seen.moments.values()) >= 2
 
 
 @pytest.mark.chaos
 async def test_two_workers_on_postgresql_one_killed_until_it_cut_twenty_runs_short(tmp_path: Path) -> None:
-    cluster = _cluster()
-    try:
-        cluster.start()
-        seen = await pool_check(tmp_path, cluster, cuts=20, rounds=80)
-        assert sum(seen.moments.values()) >= 20
-    finally:
-        cluster.stop()
+    seen = await pool_on_a_new_cluster(tmp_path, cuts=20, rounds=80)
+    assert sum(seen.moments.values()) >= 20

@@ -184,9 +184,8 @@ def to_observation(value: Any) -> str:
     return text
 
 
-def validate_arguments(arguments: str | dict[str, Any], model: type[BaseModel]) -> BaseModel:
-    """The model's arguments (JSON text or a dict) validated against `model`; the error message of
-    `ToolArgumentsError` is written for the model to read and act on."""
+def arguments_object(arguments: str | dict[str, Any]) -> dict[str, Any]:
+    """The model's arguments as a dict, or `ToolArgumentsError` when they are not a JSON object."""
     if isinstance(arguments, str):
         try:
             raw = json.loads(arguments or "{}")
@@ -196,7 +195,13 @@ def validate_arguments(arguments: str | dict[str, Any], model: type[BaseModel]) 
         raw = arguments
     if not isinstance(raw, dict):
         raise ToolArgumentsError("the arguments must be a JSON object of parameter names to values")
-    raw = cast(dict[str, Any], raw)
+    return cast(dict[str, Any], raw)
+
+
+def validate_arguments(arguments: str | dict[str, Any], model: type[BaseModel]) -> BaseModel:
+    """The model's arguments (JSON text or a dict) validated against `model`; the error message of
+    `ToolArgumentsError` is written for the model to read and act on."""
+    raw = arguments_object(arguments)
     known = {key for name, f in model.model_fields.items() for key in (name, f.alias) if key}
     unknown = sorted(set(raw) - known)
     if unknown:  # the schema says additionalProperties: false; a misspelt field must not vanish

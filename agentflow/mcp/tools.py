@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
-import json
 import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, ToolDefinitionError, all_at_once, did_you_mean
 from ..core.schema import is_nullable, strict_json_schema
-from ..core.tool import TOOL_NAME, Tool, ToolArgumentsError, ToolError, ToolTimeout
+from ..core.tool import TOOL_NAME, Tool, ToolArgumentsError, ToolError, ToolTimeout, arguments_object
 from ..models.base import ToolSpec
 from .connection import MCPConnection, MCPServerGone, ServerSpec, connection_to
 
@@ -48,16 +47,7 @@ class MCPTool(Tool[Any]):
     def validate(self, arguments: str | dict[str, Any]) -> dict[str, Any]:
         """The arguments checked against the schema the server stated (the strict form's `null`s for
         optional fields left out), or `ToolArgumentsError` saying what to fix."""
-        if isinstance(arguments, str):
-            try:
-                raw = json.loads(arguments or "{}")
-            except json.JSONDecodeError as e:
-                raise ToolArgumentsError(f"the arguments are not valid JSON ({e.msg}); send a JSON object") from None
-        else:
-            raw = arguments
-        if not isinstance(raw, dict):
-            raise ToolArgumentsError("the arguments must be a JSON object of parameter names to values")
-        value = _without_optional_nulls(raw, self.input_schema)
+        value = _without_optional_nulls(arguments_object(arguments), self.input_schema)
         known = self.input_schema.get("properties") or {}
         if unknown := sorted(set(value) - set(known)) if self.input_schema.get("additionalProperties") is None else []:
             raise ToolArgumentsError(f"unknown field(s) {', '.join(unknown)}; the fields are "
