@@ -307,3 +307,20 @@ async def test_a_run_the_loop_guard_ended_with_every_task_done_gets_its_answer_f
                        "7 apples"], [])
     result = await Supervisor([Crew().agent("worker")], model=brain, mode="worklist").run("How many apples?")
     assert result.stop_reason == "loop" and result.output is None  # '7' is in no result: the loop's end stands
+
+
+async def test_the_answer_written_from_the_results_may_leave_out_a_task_that_answers_nothing() -> None:
+    """The 1.5B added 'Get the capital city of Rome' to 'the weather in Rome, and 12*12', then re-added it until
+    the loop guard stopped it; the answer written from the results, 'The weather in Rome is 24C and sunny, and
+    12*12 is 144.', left that task's result out, rightly."""
+    answers = {"Get the weather in Rome": "24C, sunny", "Get the capital city of Rome": "The capital city of Rome "
+               "is Rome.", "Calculate 12*12": "144"}
+    workers = [Agent(n, model=FunctionModel(lambda info: call("finish", answer=answers[info.last.content or ""])),
+                     description=n) for n in ("lookup", "math")]
+    brain = composing([[add("w", "Get the weather in Rome", "lookup"), add("m", "Calculate 12*12", "math"),
+                        add("c", "Get the capital city of Rome", "lookup")],
+                       add("c2", "Get the capital city of Rome", "lookup"), add("c3", "Get the capital city of Rome",
+                                                                                 "lookup"),
+                       "The weather in Rome is 24C and sunny, and 12*12 is 144."], [])
+    result = await Supervisor(workers, model=brain, mode="worklist").run("What is the weather in Rome, and 12*12?")
+    assert result.ok and result.output == "The weather in Rome is 24C and sunny, and 12*12 is 144."

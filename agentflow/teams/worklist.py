@@ -357,16 +357,19 @@ class WorklistMode(Generic[T]):
         """The run's answer, or one written afresh from the results when the model's leaves a result out or
         gives a number no result holds (told so once, small models finish the same way again: the 1.5B did in
         4 of 18 worklist runs), or when it re-added a finished task until the loop guard ended the run. The
-        fresh call sees only the request and the results, not the turns before; its answer stands only if it
-        passes the checks the model's failed."""
+        fresh call sees only the request and the results, not the turns before; its answer stands if it holds
+        no number the results do not give, shows at least one result, and leaves out no more than the model's
+        did (a task that answers no part of the request may be left out: the 1.5B adds such tasks)."""
         worklist = self.worklist
         done = [i for i in worklist.items.values() if i.status == "done"]
         if self.sup.output not in (None, str) or not done or worklist.open:
             return result
+        missed = total = len(worklist.left_out(""))  # the final results; a loop's end shows none of them
         if result.stop_reason == "finish":
             told = any(isinstance(s, ToolStep) and s.error == "ungrounded" for s in result.steps)
             answer = to_observation(result.output)
-            if not told or (not worklist.left_out(answer) and not worklist.unfounded(answer)):
+            missed = len(worklist.left_out(answer))
+            if not told or (not missed and not worklist.unfounded(answer)):
                 return result
         elif result.stop_reason != "loop":
             return result
@@ -380,7 +383,8 @@ class WorklistMode(Generic[T]):
             log.info("the answer written from the results failed (%s); the model's stands", e)
             return dataclasses.replace(result, usage=self.scope.budget.usage)
         text = written.output
-        if not written.ok or not isinstance(text, str) or worklist.left_out(text) or worklist.unfounded(text):
+        if (not written.ok or not isinstance(text, str) or worklist.unfounded(text)
+                or len(worklist.left_out(text)) > min(missed, total - 1)):
             return dataclasses.replace(result, usage=self.scope.budget.usage)
         return dataclasses.replace(result, output=text, stop_reason="finish", detail="", usage=self.scope.budget.usage,
                                    steps=[*result.steps, *written.steps])
