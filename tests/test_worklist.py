@@ -115,6 +115,25 @@ async def test_an_answer_that_leaves_out_a_tasks_result_goes_back_once() -> None
     assert refused.observation.startswith("Not done: your answer leaves out the result of task calc (100).")
 
 
+async def test_a_result_is_looked_for_as_whole_words_of_the_answer() -> None:
+    """The 1.5B answered 'The weather in Oslo is -3C with snow.' with Lima's 19C in its results; the letter C of
+    '19C' was found inside '-3C', so the answer seemed to show that result."""
+    answers = {"Look up the weather in Oslo": "The weather in Oslo is -3C with snow.",
+               "Look up the weather in Lima": "The weather in Lima is 19C and it is cloudy."}
+    worker = Agent("lookup", model=FunctionModel(lambda info: call("finish", answer=answers[info.last.content or ""])),
+                   description="lookup")
+    brain = ScriptedModel([[add("oslo", "Look up the weather in Oslo", "lookup"),
+                            add("lima", "Look up the weather in Lima", "lookup")],
+                           call("finish", answer="The weather in Oslo is -3C with snow."),
+                           call("finish", answer="Oslo: -3C with snow. Lima: 19C and cloudy.")])
+    result = await Supervisor([worker], model=brain, mode="worklist", output=str).run(
+        "What is the weather in Oslo, and what is the weather in Lima?")
+    assert result.output == "Oslo: -3C with snow. Lima: 19C and cloudy."
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert refused.observation.startswith("Not done: your answer leaves out the result of task lima (The weather "
+                                          "in Lima is 19C and it is cloudy.).")
+
+
 async def test_a_dependency_cycle_is_refused_naming_it() -> None:
     crew = Crew()
     brain = ScriptedModel([

@@ -255,14 +255,14 @@ class Worklist:
         """The done tasks no other task needed whose result the answer shows nothing of (a number, a name or
         a longer word of the result that the request does not hold): small models answer the first part only."""
         needed = {d for i in self.items.values() for d in i.depends_on}
-        asked, said = self.request.lower(), answer.lower()
+        asked, said = _words(self.request), _words(answer)
         left: list[WorkItem] = []
         for item in self.items.values():
             if item.status != "done" or item.id in needed:
                 continue
             marks = {t.lower() for t in _MARK.findall(to_observation(item.output))
-                     if (any(c.isdigit() for c in t) or t[0].isupper() or len(t) >= 5) and t.lower() not in asked}
-            if marks and not any(m in said for m in marks):
+                     if any(c.isdigit() for c in t) or (t[0].isupper() and len(t) > 1) or len(t) >= 5} - asked
+            if marks and not marks & said:
                 left.append(item)
         return left
 
@@ -283,6 +283,11 @@ class Worklist:
 
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.]*\d)")
+
+
+def _words(text: str) -> set[str]:
+    """The numbers and words of a text, lower-cased: whole tokens, so that "19C" is not found in "-3C"."""
+    return {t.lower() for t in _MARK.findall(text)}
 
 
 def _alike(description: str, about: str) -> bool:
