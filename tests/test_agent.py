@@ -770,3 +770,42 @@ def test_a_word_miscopied_from_a_tool_result_goes_back_once() -> None:
     assert not [s for s in Agent("a", tools=[reverse], model=prose).run_sync("go").steps
                 if isinstance(s, ToolStep) and s.error]
 
+
+
+def test_a_part_left_out_is_asked_for_with_the_answer_so_far() -> None:
+    """The 1.5B, told its task also named Lima, looked Lima up and finished with Lima alone: Oslo was lost."""
+    @tool
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return {"Oslo": "-3C, snow", "Lima": "19C, cloudy"}[city]
+
+    model = ScriptedModel([call("weather", city="Oslo"), call("finish", answer="Oslo: -3C, snow."),
+                           call("weather", city="Lima"), call("finish", answer="Oslo: -3C, snow. Lima: 19C, cloudy.")])
+    result = Agent("a", tools=[weather], model=model).run_sync("Look up the weather in Oslo and Lima")
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert ("Please do for Lima what the task asks, with a tool, and answer every part of the task in one answer "
+            "(yours so far: 'Oslo: -3C, snow.')") in refused.observation
+
+
+def test_an_answer_from_the_models_own_head_instead_of_its_tools_goes_back_once() -> None:
+    """Given "Calculate 25*4 and find the capital of Italy", the 1.5B math agent got 100 from its calculator
+    and finished with "Rome": its supervisor never saw the 100."""
+    @tool
+    def calculator(expression: str) -> str:
+        """Evaluate arithmetic."""
+        return "100"
+
+    model = ScriptedModel([call("calculator", expression="25*4"), call("finish", answer="Rome"),
+                           call("finish", answer="25*4 = 100. I have no tool for the capital of Italy.")])
+    result = Agent("math", tools=[calculator], model=model).run_sync("Calculate 25*4 and find the capital of Italy.")
+    assert result.output == "25*4 = 100. I have no tool for the capital of Italy."
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert refused.observation == (
+        "Not done: 'Rome' comes from no tool result and your answer shows none of your tool results. Please answer "
+        "from your tool results, and say which part of the task your tools cannot answer, then call `finish` again.")
+    # An answer that shows a tool result, one whose names the task or a result holds, or prose whose only
+    # capitalised word starts a sentence, stands at once.
+    for answer in ("It is 100, and the capital is Rome.", "The capital of Italy.", "There you are."):
+        done = Agent("math", tools=[calculator], model=ScriptedModel([call("calculator", expression="25*4"),
+                                                                      call("finish", answer=answer)]))
+        assert done.run_sync("Calculate 25*4 and find the capital of Italy.").output == answer

@@ -375,8 +375,9 @@ async def test_farewell_loop_ends_with_finish_when_the_proxy_answers_the_wrap_up
     assert (last.content or "").startswith("You bet, thank you too!\n\n(The conversation is going in circles")
     assert "call `finish` now" in (last.content or "")
     assert "a farewell ('Goodbye! Thanks again.')" in (last.content or "")
-    # Only that last request had the note.
+    # Only that last request had the note, and only it left the proxy no choice but `finish`.
     assert all(WRAP_UP_MARK not in all_text(info) for info in proxy_model.requests[:-1])
+    assert [info.settings.tool_choice for info in proxy_model.requests] == [None, None, "finish"]
     assert "after being asked to" in result.detail and "farewell" in result.detail
     assert "why: user_proxy called finish after being asked to" in result.summary()
     chosen = [e for e in events if isinstance(e, SpeakerChosen)]

@@ -36,6 +36,7 @@ from .delegation import CONTEXT
 
 _NAME = re.compile(r"^(?=.*[A-Za-z])(?=.*[._/\-@:])[^\s]{3,120}$")
 _WORD = re.compile(r"\w{5,}")
+_MARK = re.compile(r"-?\d+(?:\.\d+)?|[A-Za-z][\w'-]*")
 _CAPITAL = re.compile(r"\b[A-Z][a-z]{2,}\b")
 _LEAD = re.compile(r"^\W*(\[[^\]]*\]\W*)?")  # what comes before a sentence's first word: "[lead] What is..."
 _STARTERS = {"What", "Who", "Where", "When", "Which", "How", "Why", "Please", "The", "This", "That", "And", "But",
@@ -59,14 +60,21 @@ def _leaves(value: Any, field: str) -> Iterator[tuple[str, Any]]:
 def refusal(task: str, output: Any, messages: list[Message]) -> str | None:
     """What the model must mend before its `finish` stands (each check below), or None."""
     unseen, copies, left = ungrounded(output, messages), miscopied(output, messages), uncovered(task, output, messages)
-    if not (unseen or copies or left):
+    guessed = unsupported(output, messages)
+    if not (unseen or copies or left or guessed):
         return None
     problems = ([f"{', '.join(unseen)} appears in no tool result and not in the task"] if unseen else []) + \
         [f"{w!r} is not what the tool result says ({r!r})" for w, r in copies] + \
         ([f"your task also names {', '.join(left)}, which neither your answer nor your tool calls cover"] if left
-         else [])
+         else []) + \
+        ([f"{', '.join(map(repr, guessed))} comes from no tool result and your answer shows none of your tool "
+          "results"] if guessed else [])
     mend = ([f"write {' and '.join(repr(r) for _, r in copies)} exactly as the tool result has it"] if copies
-            else []) + (["find out what is missing with a tool first (or correct it)"] if unseen or left else [])
+            else []) + (["find out what is missing with a tool first (or correct it)"] if unseen else []) + \
+        ([f"do for {', '.join(left)} what the task asks, with a tool, and answer every part of the task in one "
+          f"answer (yours so far: {_said(output)!r})"] if left else []) + \
+        (["answer from your tool results, and say which part of the task your tools cannot answer"] if guessed
+         else [])
     return f"Not done: {'; '.join(problems)}. Please {', and '.join(mend)}, then call `finish` again."
 
 
@@ -99,16 +107,50 @@ def miscopied(output: Any, messages: list[Message]) -> list[tuple[str, str]]:
 def uncovered(task: str, output: Any, messages: list[Message]) -> list[str]:
     """The task's named things that neither `output` nor a tool call covers, when others are covered."""
     asked = task.split(CONTEXT)[0]  # what was asked, not the context a supervisor added
-    sentences = [_LEAD.sub("", s) for s in re.split(r"[.?!:;]\s+|\n", asked)]
-    things = list(dict.fromkeys(w for sentence in sentences
-                                for w in _CAPITAL.findall(sentence)[1 if _CAPITAL.match(sentence) else 0:]
-                                if w not in _STARTERS))
+    things = _named(asked)
     if len(things) < 2:
         return []
     said = " ".join([*(str(v) for _, v in _leaves(output, "answer")),
                      *(c.arguments for m in messages for c in m.tool_calls if c.name != "finish")]).lower()
     missing = [t for t in things if t.lower() not in said]
     return [] if len(missing) == len(things) else missing
+
+
+def unsupported(output: Any, messages: list[Message]) -> list[str]:
+    """The capitalised words of a `finish` that no message holds, when it shows nothing of any tool result:
+    an answer from the model's own head. Given "Calculate 25*4 and find the capital of Italy", the 1.5B math
+    agent got 100 from its calculator and finished with "Rome", and the 100 was lost to its supervisor."""
+    results = set[str]().union(*(marks(m.content or "") for m in messages if m.role == "tool" and m.name != "finish"))
+    said = _said(output)
+    if not results or results & words(said):
+        return []
+    seen = _seen(messages).lower()
+    return [w for w in _named(said, alone=True) if w.lower() not in seen]
+
+
+def words(text: str) -> set[str]:
+    """The numbers and words of a text, lower-cased: whole tokens, so that "19C" is not found in "-3C"."""
+    return {t.lower() for t in _MARK.findall(text)}
+
+
+def marks(text: str) -> set[str]:
+    """The words of a text that show it was read: numbers, names and longer words (lower-cased)."""
+    return {t.lower() for t in _MARK.findall(text)
+            if any(c.isdigit() for c in t) or (t[0].isupper() and len(t) > 1) or len(t) >= 5}
+
+
+def _named(text: str, alone: bool = False) -> list[str]:
+    """The capitalised words inside a text's sentences (a sentence's first word is a name only when it stands
+    alone and `alone` is set: an answer "Rome")."""
+    named: list[str] = []
+    for sentence in (_LEAD.sub("", s) for s in re.split(r"[.?!:;]\s+|\n", text)):
+        found = _CAPITAL.findall(sentence)
+        named += found if alone and len(sentence.split()) == 1 else found[1 if _CAPITAL.match(sentence) else 0:]
+    return list(dict.fromkeys(w for w in named if w not in _STARTERS))
+
+
+def _said(output: Any) -> str:
+    return " ".join(str(v) for _, v in _leaves(output, "answer"))
 
 
 def _seen(messages: list[Message]) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ..agent.grounding import marks, words
 from ..agent.loop import Agent, Run
 from ..core.dag import CycleError, check_acyclic, new_graph
 from ..core.errors import StopRun
@@ -55,7 +56,6 @@ ALL_DONE = ("No task is open. The user asked: {request!r}. Check each part of th
 COMPOSE = ("Write the answer to the user's request from the results of its tasks, given below. Answer every part "
            "of the request. Use the results as they are: add no number or fact that they do not give. Reply with "
            "the answer only.")
-_MARK = re.compile(r"-?\d+(?:\.\d+)?|[A-Za-z][\w'-]*")
 WORKLIST_SPAWN = f'If no agent fits a task, set agent to "{NEW}" and describe the agent to make in new_agent.'
 
 
@@ -255,14 +255,13 @@ class Worklist:
         """The done tasks no other task needed whose result the answer shows nothing of (a number, a name or
         a longer word of the result that the request does not hold): small models answer the first part only."""
         needed = {d for i in self.items.values() for d in i.depends_on}
-        asked, said = _words(self.request), _words(answer)
+        asked, said = words(self.request), words(answer)
         left: list[WorkItem] = []
         for item in self.items.values():
             if item.status != "done" or item.id in needed:
                 continue
-            marks = {t.lower() for t in _MARK.findall(to_observation(item.output))
-                     if any(c.isdigit() for c in t) or (t[0].isupper() and len(t) > 1) or len(t) >= 5} - asked
-            if marks and not marks & said:
+            shown = marks(to_observation(item.output)) - asked
+            if shown and not shown & said:
                 left.append(item)
         return left
 
@@ -283,11 +282,6 @@ class Worklist:
 
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.]*\d)")
-
-
-def _words(text: str) -> set[str]:
-    """The numbers and words of a text, lower-cased: whole tokens, so that "19C" is not found in "-3C"."""
-    return {t.lower() for t in _MARK.findall(text)}
 
 
 def _alike(description: str, about: str) -> bool:

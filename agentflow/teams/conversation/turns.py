@@ -20,7 +20,7 @@ from ...core.messages import Message, ToolCall, Usage, close_open_calls
 from ...core.output import FINISH
 from ...core.result import RunResult, ToolStep
 from ...core.tool import to_observation
-from ...models import Model
+from ...models import Model, ModelSettings
 from ...models.base import ToolSpec
 from ...runtime.guards import stale_reason
 from ...runtime.scope import Scope, entered, open_scope
@@ -66,13 +66,19 @@ class Speaker(Agent[Any]):
             specs = [s for s in specs if s.name != FINISH]
         return [*specs, self.say] if self.concludes and not model.replies_in_text else specs
 
-    async def turn(self, text: str, history: list[Message], too_early: str | None, deltas: bool) -> RunResult[Any]:
-        """One turn of this participant; `too_early` (why a verdict would judge nothing yet) holds for it."""
+    async def turn(self, text: str, history: list[Message], too_early: str | None, deltas: bool,
+                   conclude: bool = False) -> RunResult[Any]:
+        """One turn of this participant; `too_early` (why a verdict would judge nothing yet) holds for it.
+        `conclude` makes `finish` its only choice (the wrap-up of a stale exchange: asked for a verdict in
+        words, the 1.5B proxy repeated the answer back instead, and the conversation ended with none)."""
+        own = self.settings
         self.too_early = too_early
+        if conclude:
+            self.settings = (own or ModelSettings()).merged(ModelSettings(tool_choice=FINISH))
         try:
             return await self.start(text, history=history, deltas=deltas).run()
         finally:
-            self.too_early = None
+            self.too_early, self.settings = None, own
 
     def refuse_finish(self, run: Run[Any]) -> str | None:
         if self.concludes and self.too_early:
@@ -234,7 +240,8 @@ class Chat:
         too_early = "Too early for a verdict: no one else has said anything yet. Send your first message " \
                     "instead." if alone else None
         with entered(self.scope.within(f"turn/{self.turns + 1}")):
-            run = await member.agent.turn(text or member.begin, member.history, too_early, self.deltas)
+            run = await member.agent.turn(text or member.begin, member.history, too_early, self.deltas,
+                                          conclude=wrap_up is not None and not alone)
         member.history = close_open_calls(run.messages)
         if run.ok and isinstance(run.output, str):
             member.history = as_said(member.history, run.output)
