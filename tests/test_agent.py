@@ -809,3 +809,10 @@ def test_an_answer_from_the_models_own_head_instead_of_its_tools_goes_back_once(
         done = Agent("math", tools=[calculator], model=ScriptedModel([call("calculator", expression="25*4"),
                                                                       call("finish", answer=answer)]))
         assert done.run_sync("Calculate 25*4 and find the capital of Italy.").output == answer
+    # A number made up instead of a name: the text agent asked to "reverse 'worklist' and compute 99 + 1" got
+    # 'tsilkrow' from its tool and finished with "100".
+    made_up = ScriptedModel([call("calculator", expression="reverse"), call("finish", answer="101"),
+                             call("finish", answer="101")])
+    refused = [s for s in Agent("text", tools=[calculator], model=made_up).run_sync("Compute 99 + 2.").steps
+               if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert len(refused) == 1 and refused[0].observation.startswith("Not done: '101' comes from no tool result")

@@ -74,6 +74,15 @@ def test_different_arguments_are_not_a_repeat() -> None:
     assert observations(result) == ["value of k0", "value of k1"]
 
 
+def test_calls_that_alternate_are_repeats_too() -> None:
+    """The 1.5B alternated capital("Oslo") and capital("Lima"), both unknown, until max_steps."""
+    def reply(info: RequestInfo) -> Any:
+        done = sum(1 for m in info.messages if m.role == "tool")
+        return call("finish", answer="ok") if done == 4 else call("lookup", key="ab"[done % 2])
+    result = Agent("a", tools=[lookup], model=FunctionModel(reply), max_steps=6).run_sync("t")
+    assert observations(result) == ["value of a", "value of b", "value of a" + REPEATED, "value of b" + REPEATED]
+
+
 def test_a_constrained_model_that_repeats_must_finish_next() -> None:
     for constrained in (True, False):
         model = repeating("lookup", 2, key="k")

@@ -117,15 +117,17 @@ def uncovered(task: str, output: Any, messages: list[Message]) -> list[str]:
 
 
 def unsupported(output: Any, messages: list[Message]) -> list[str]:
-    """The capitalised words of a `finish` that no message holds, when it shows nothing of any tool result:
+    """The names and numbers of a `finish` that no message holds, when it shows nothing of any tool result:
     an answer from the model's own head. Given "Calculate 25*4 and find the capital of Italy", the 1.5B math
-    agent got 100 from its calculator and finished with "Rome", and the 100 was lost to its supervisor."""
+    agent got 100 from its calculator and finished with "Rome", and the 100 was lost to its supervisor; given
+    "Reverse the string 'worklist' and compute 99 + 1", the text agent got "tsilkrow" and finished with "100"."""
     results = set[str]().union(*(marks(m.content or "") for m in messages if m.role == "tool" and m.name != "finish"))
     said = _said(output)
     if not results or results & words(said):
         return []
-    seen = _seen(messages).lower()
-    return [w for w in _named(said, alone=True) if w.lower() not in seen]
+    seen, lowered = words(_seen(messages)), _seen(messages).lower()
+    numbers = [n for n in _MARK.findall(said) if n[-1].isdigit() and n not in seen]
+    return list(dict.fromkeys([*(w for w in _named(said, alone=True) if w.lower() not in lowered), *numbers]))
 
 
 def words(text: str) -> set[str]:

@@ -472,9 +472,7 @@ class Run(Generic[T]):
 
     def unrepeated(self, step: ToolStep) -> ToolStep:
         """Small models often repeat a call whose result they already have, until max_steps: say so."""
-        last = next((s for s in reversed(self.steps) if isinstance(s, ToolStep) and s.call.name == step.call.name),
-                    None)
-        return noted_if_repeated(last, step)
+        return noted_if_repeated([s for s in self.steps if isinstance(s, ToolStep)], step)
 
     def accept_finish(self, call: ToolCall, step: Callable[[str, str | None], ToolStep]) -> ToolStep:
         if refusal := self.agent.refuse_finish(self):

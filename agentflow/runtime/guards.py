@@ -39,11 +39,13 @@ def _arguments(call: ToolCall) -> Any:
         return call.arguments
 
 
-def noted_if_repeated(last: ToolStep | None, step: ToolStep) -> ToolStep:
-    """`step`, with a note when it repeats `last` (the previous call of the same tool): same arguments,
-    same result."""
-    if (last is None or _plain(last.observation) != step.observation
-            or _arguments(last.call) != _arguments(step.call)):
+def noted_if_repeated(earlier: Sequence[ToolStep], step: ToolStep) -> ToolStep:
+    """`step`, with a note when an earlier call was the same, arguments and result: not only the last one
+    (the 1.5B alternated capital("Oslo") and capital("Lima") until max_steps)."""
+    arguments = _arguments(step.call)
+    last = next((s for s in reversed(earlier) if s.call.name == step.call.name and _arguments(s.call) == arguments),
+                None)
+    if last is None or _plain(last.observation) != step.observation:
         return step
     return step.model_copy(update={"observation": step.observation + (FAILED_AGAIN if step.error else REPEATED)})
 
