@@ -40,6 +40,7 @@ from agentflow.models import FunctionModel, RequestInfo, ScriptedModel, call
 from agentflow.models.scripted import Reply
 from agentflow.runtime.guards import stale_reason
 from agentflow.teams.conversation.pair import BEGIN_PROXY
+from agentflow.teams.conversation.records import short
 from agentflow.teams.conversation.turns import JUDGE_MEMBER, JUDGE_PROXY
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -399,6 +400,56 @@ async def test_farewell_loop_stops_as_repetition_when_the_proxy_keeps_saying_goo
     assert "ended: repetition:" in result.summary()
 
 
+async def test_a_proxy_that_repeats_the_answer_back_is_asked_for_its_verdict_at_once() -> None:
+    """The 1.5B proxy, given 'The weather in Lima today is 19C and cloudy.', sent it back to the assistant,
+    which sent it back again, until max_turns ended the pair with no verdict."""
+    answer = "The weather in Lima today is 19C and cloudy."
+
+    def proxy_reply(info: RequestInfo) -> Reply:
+        if info.settings.tool_choice == "finish":
+            return call("finish", summary="Met.", goal_met=True, result=answer)
+        return "What is the weather in the capital of Peru?" if turn_of(info) == 1 else answer
+
+    proxy_model = FunctionModel(proxy_reply)
+    stream = Conversation(Agent("assistant", model=by_turn(answer)),
+                          UserProxy("Today's weather in the capital of Peru.", model=proxy_model), max_turns=8).stream()
+    events = await collect(stream)
+    result = stream.result
+    assert result.ok and result.output == answer
+    assert speakers(result) == ["user_proxy", "assistant", "user_proxy", "user_proxy"]
+    assert result.detail == (f"user_proxy called finish after being asked to (user_proxy's last message repeated "
+                             f"assistant's ({short(answer, 40)!r}))")
+    assert [e.by for e in events if isinstance(e, SpeakerChosen)][-1] == "wrap_up"
+    # The assistant repeating the proxy is no echo of a verdict: only a participant who may conclude is asked.
+    plain = await Conversation(Agent("assistant", model=by_turn("Please say more.")),
+                               UserProxy("Talk.", model=FunctionModel(lambda info: "Please say more.")),
+                               max_turns=3).run()
+    assert plain.stop_reason == "max_turns"
+
+
+async def test_a_verdict_whose_result_is_nothing_the_others_said_goes_back_once() -> None:
+    """The 1.5B proxy, given 'noitasrevnoc', judged 'conversation' "already written backwards" and gave that
+    remark as the verdict's result."""
+    def proxy_reply(info: RequestInfo) -> Reply:
+        if turn_of(info) == 1:
+            return "Please write 'conversation' backwards."
+        if info.last.role == "tool":
+            return call("finish", summary="Reversed.", goal_met=True, result="noitasrevnoc")
+        return call("finish", summary="Not met.", goal_met=True, result="It is already written backwards.")
+
+    proxy_model = FunctionModel(proxy_reply)
+    result = await Conversation(Agent("assistant", model=by_turn("noitasrevnoc")),
+                                UserProxy("'conversation' backwards.", model=proxy_model)).run()
+    assert result.ok and result.output == "noitasrevnoc"
+    feedback = proxy_model.requests[-1].last.content or ""
+    assert feedback == ("Not done: your result 'It is already written backwards.' is nothing the others said. The "
+                        "result is what they gave, as they gave it; the last message was assistant's: "
+                        "'noitasrevnoc'. Judge that against the goal, then call `finish` again.")
+    # The second finish stands; a result the others gave stands at once (and a typed one, 8 for "Eight.": above).
+    steps = [s for s in result.runs[-1].steps if isinstance(s, ToolStep)]
+    assert [s.error for s in steps] == ["ungrounded", None]
+
+
 async def test_near_duplicate_long_messages_are_stale() -> None:
     asks = ["Could you please expand the section on quarterly revenue with a little more detail for the board?",
             "Could you please expand the section on the quarterly revenue with a bit more detail for the board?"]
@@ -447,7 +498,7 @@ async def test_max_stale_counts_consecutive_stale_messages_only() -> None:
 async def test_wrap_up_right_after_the_proxys_own_message_does_not_say_the_conversation_starts() -> None:
     def proxy_reply(info: RequestInfo) -> Reply:
         if WRAP_UP_MARK in (info.last.content or ""):
-            return call("finish", summary="Summarised.", goal_met=True, result="summary")
+            return call("finish", summary="Summarised.", goal_met=True, result="Done")
         return "Please summarise the report." if turn_of(info) == 1 else "Great, bye!"
 
     proxy_model = FunctionModel(proxy_reply)
@@ -1079,7 +1130,7 @@ async def test_group_chat_stale_exchange_asks_the_first_finisher_for_a_verdict()
     def polite(name: str, ideas: int) -> Agent[str]:
         def reply(info: RequestInfo) -> Reply:
             if WRAP_UP_MARK in (info.last.content or ""):
-                return call("finish", summary="We are done.", goal_met=True, result="haiku")
+                return call("finish", summary="We are done.", goal_met=True, result=fresh("writer", 1))
             return fresh(name, turn_of(info)) if turn_of(info) <= ideas else "Thanks, great work!"
         return Agent(name, model=FunctionModel(reply, name=name))
 

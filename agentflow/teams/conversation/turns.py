@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
+from ...agent.grounding import marks, words
 from ...agent.loop import Agent, Run
 from ...core.errors import ConfigError, keep_partial, partial_of
 from ...core.events import Emit, RunFinished, RunStarted
@@ -54,6 +55,7 @@ class Speaker(Agent[Any]):
             ends_with="text" if output is str else "finish")
         self.concludes = verdict is not None
         self.too_early: str | None = None  # during a turn (see turn()): why a verdict would judge nothing yet
+        self.heard: list[Turn] = []  # during a turn: what the others have said so far
         if self.concludes:
             self._specs = [self.output.finish_spec(VERDICT) if t.name == FINISH else t for t in self._specs]
         self.say = ToolSpec(name=SAY, description=f"Send your next message to {to}: a request, a question, an "
@@ -66,19 +68,34 @@ class Speaker(Agent[Any]):
             specs = [s for s in specs if s.name != FINISH]
         return [*specs, self.say] if self.concludes and not model.replies_in_text else specs
 
-    async def turn(self, text: str, history: list[Message], too_early: str | None, deltas: bool,
+    async def turn(self, text: str, history: list[Message], heard: list[Turn], too_early: str | None, deltas: bool,
                    conclude: bool = False) -> RunResult[Any]:
-        """One turn of this participant; `too_early` (why a verdict would judge nothing yet) holds for it.
-        `conclude` makes `finish` its only choice (the wrap-up of a stale exchange: asked for a verdict in
-        words, the 1.5B proxy repeated the answer back instead, and the conversation ended with none)."""
+        """One turn of this participant, who has heard `heard` from the others; `too_early` (why a verdict
+        would judge nothing yet) holds for it. `conclude` makes `finish` its only choice (the wrap-up of a
+        stale exchange: asked for a verdict in words, the 1.5B proxy repeated the answer back instead, and the
+        conversation ended with none)."""
         own = self.settings
-        self.too_early = too_early
+        self.too_early, self.heard = too_early, heard
         if conclude:
             self.settings = (own or ModelSettings()).merged(ModelSettings(tool_choice=FINISH))
         try:
             return await self.start(text, history=history, deltas=deltas).run()
         finally:
-            self.too_early, self.settings = None, own
+            self.too_early, self.heard, self.settings = None, [], own
+
+    def review(self, run: Run[Any], output: Any) -> str | None:
+        """A verdict's `result` must be something the others said: the 1.5B proxy, given 'noitasrevnoc',
+        judged that 'conversation' was "already written backwards" and gave that remark as the result."""
+        result = output.result if isinstance(output, Verdict) else None
+        if not isinstance(result, str) or not self.heard:  # a typed result may be written otherwise (8, "Eight.")
+            return super().review(run, output)
+        shown = marks(result)
+        if not shown or shown & words(" ".join(t.text for t in self.heard)):
+            return None
+        last = self.heard[-1]
+        return (f"Not done: your result {short(result, 200)!r} is nothing the others said. The result is what they "
+                f"gave, as they gave it; the last message was {last.speaker}'s: {short(last.text, 300)!r}. Judge "
+                "that against the goal, then call `finish` again.")
 
     def refuse_finish(self, run: Run[Any]) -> str | None:
         if self.concludes and self.too_early:
@@ -170,13 +187,14 @@ class Chat:
         assert self.scope is not None
         stale: list[str] = []
         wrap_up: str | None = None
+        closer: Member | None = None  # who is asked for the verdict (by default the first who may conclude)
         while True:
             if hit := self.scope.budget.exceeded():
                 return self.result(*hit)
             if self.turns >= self.max_turns:
                 return self.result("max_turns", f"reached max_turns={self.max_turns} without a verdict")
             if wrap_up is not None:
-                member = self.members[next(n for n, m in self.members.items() if m.agent.concludes)]
+                member = closer or self.members[next(n for n, m in self.members.items() if m.agent.concludes)]
                 self.scope.publish(SpeakerChosen(agent=self.scope.path, speaker=member.name, by="wrap_up",
                                                  note=wrap_up))
             else:
@@ -214,10 +232,20 @@ class Chat:
                                                  "replied instead")
             why = stale_reason(text, recent)
             stale = [*stale, f"{why} ({short(text, 40)!r})"] if why else []
-            if len(stale) >= self.max_stale:
+            if member.agent.concludes and (echo := self.echoed(member.name, text)):
+                # the 1.5B proxy repeated the answer back to the assistant instead of concluding, to max_turns
+                wrap_up, closer = f"{member.name}'s last message repeated {echo}'s ({short(text, 40)!r})", member
+            elif len(stale) >= self.max_stale:
                 wrap_up = f"the last {len(stale)} messages were " + " then ".join(stale)
                 if not any(m.agent.concludes for m in self.members.values()):
                     return self.result("repetition", wrap_up)
+
+    def echoed(self, name: str, text: str) -> str | None:
+        """Who said `text` (just said by `name`) in the message before it, if someone else did."""
+        before = self.transcript[-2] if len(self.transcript) > 1 else None
+        if before is None or before.speaker in (USER, name) or stale_reason(text, [before.text]) != "a repeat":
+            return None
+        return before.speaker
 
     def too_soon(self, member: Member, verdict: Verdict[Any], wrap_up: str | None) -> bool:
         """A first "not met" with turns left is taken as a request for what is missing: small models give up
@@ -239,8 +267,9 @@ class Chat:
         member.seen = len(self.transcript)
         too_early = "Too early for a verdict: no one else has said anything yet. Send your first message " \
                     "instead." if alone else None
+        heard = [t for t in self.transcript if t.speaker not in (USER, member.name)]
         with entered(self.scope.within(f"turn/{self.turns + 1}")):
-            run = await member.agent.turn(text or member.begin, member.history, too_early, self.deltas,
+            run = await member.agent.turn(text or member.begin, member.history, heard, too_early, self.deltas,
                                           conclude=wrap_up is not None and not alone)
         member.history = close_open_calls(run.messages)
         if run.ok and isinstance(run.output, str):
