@@ -123,6 +123,12 @@ def has_text(expected: str) -> Check:
     return lambda answer: expected.lower() in answer.lower()
 
 
+def has_degrees(expected: int) -> Check:
+    """A temperature as the weather tool gives it ("15C", "15 °C", "15 degrees"): not the same number elsewhere."""
+    pattern = re.compile(rf"(?<![\d.-]){expected}\s*(?:°\s*C?|C\b|degrees)", re.IGNORECASE)
+    return lambda answer: bool(pattern.search(answer))
+
+
 def all_of(*checks: Check) -> Check:
     return lambda answer: all(c(answer) for c in checks)
 
@@ -287,7 +293,7 @@ CASES = [
     Case("conversation", "What is the capital of Kenya, and what is 21 * 3?",
          all_of(has_text("Nairobi"), has_number(63)), talk=group("llm")),
     Case("conversation", "What is the weather in Tokyo, and what is 15 + 27?",
-         all_of(has_text("rain"), has_number(42)), talk=group("round_robin")),
+         all_of(has_text("rain"), has_degrees(15), has_number(42)), talk=group("round_robin")),
 ]
 
 

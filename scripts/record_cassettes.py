@@ -1,6 +1,6 @@
 """Record the cassettes tests/test_cassettes_real.py replays: three runs on a real model.
 
-    python scripts/record_cassettes.py [--model local:qwen2.5-coder-1.5b]
+    python scripts/record_cassettes.py [--model local:qwen2.5-coder-1.5b] [NAME ...]   # all, or these
 
 Each run (tests/cassette_runs.py) is recorded to tests/cassettes/NAME.jsonl only if its answer is
 right; the script exits non-zero if one is not.
@@ -23,10 +23,14 @@ from tests.cassette_runs import RUNS  # noqa: E402
 FOLDER = Path(__file__).resolve().parent.parent / "tests" / "cassettes"
 
 
-async def main(model_name: str) -> int:
+async def main(model_name: str, names: list[str]) -> int:
     model = get_model(model_name)
     wrong = 0
+    if unknown := [n for n in names if n not in RUNS]:
+        raise SystemExit(f"no run called {', '.join(unknown)}; runs: {', '.join(RUNS)}")
     for name, (build, expected) in RUNS.items():
+        if names and name not in names:
+            continue
         scratch = FOLDER / f"{name}.recording"
         start = time.monotonic()
         result = await build(record(model, scratch))()
@@ -44,4 +48,6 @@ async def main(model_name: str) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="local:qwen2.5-coder-1.5b")
-    sys.exit(asyncio.run(main(parser.parse_args().model)))
+    parser.add_argument("names", nargs="*", help=f"the runs to record (default: all of {', '.join(RUNS)})")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.model, args.names)))

@@ -343,3 +343,101 @@ async def test_the_answer_written_from_the_results_may_leave_out_a_task_that_ans
                        "The weather in Rome is 24C and sunny, and 12*12 is 144."], [])
     result = await Supervisor(workers, model=brain, mode="worklist").run("What is the weather in Rome, and 12*12?")
     assert result.ok and result.output == "The weather in Rome is 24C and sunny, and 12*12 is 144."
+
+
+def answering(answers: dict[str, str]) -> FunctionModel:
+    """A task agent's model: the answer to each task (by its first line)."""
+    return FunctionModel(lambda info: call("finish", answer=answers[(info.last.content or "").splitlines()[0]]))
+
+
+async def test_a_dependency_that_carries_nothing_over_does_not_hide_a_result() -> None:
+    """The 1.5B made its capital task depend on its 25*4 task, then answered 'The capital of Italy is Rome.'"""
+    workers = [Agent("math", model=answering({"Calculate 25*4": "100"}), description="math"),
+               Agent("lookup", model=answering({"Look up the capital of Italy": "Rome", "How many steps climb 100 m?":
+                                                "100 m is about 550 steps"}), description="lookup")]
+    brain = ScriptedModel([add("calc", "Calculate 25*4", "math"),
+                           add("city", "Look up the capital of Italy", "lookup", depends_on=["calc"]),
+                           call("finish", answer="The capital of Italy is Rome."),
+                           call("finish", answer="25*4 is 100; the capital of Italy is Rome.")])
+    result = await Supervisor(workers, model=brain, mode="worklist", output=str).run(
+        "What is 25*4, and what is the capital of Italy?")
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert "leaves out the result of task calc (100)" in refused.observation
+    # A dependency whose result the dependent task shows is on the way to the answer: exempt.
+    brain = ScriptedModel([add("calc", "Calculate 25*4", "math"),
+                           add("steps", "How many steps climb 100 m?", "lookup", depends_on=["calc"]),
+                           call("finish", answer="About 550 steps.")])
+    result = await Supervisor(workers, model=brain, mode="worklist", output=str).run(
+        "How many steps climb 25*4 metres?")
+    assert result.output == "About 550 steps." and not [s for s in result.steps if isinstance(s, ToolStep) and s.error]
+
+
+async def test_a_task_that_names_nothing_of_the_request_is_refused() -> None:
+    """Asked for the weather in Oslo and Lima, the 1.5B added 'Lookup the capital city of Norway'."""
+    crew = Crew()
+    brain = ScriptedModel([add("t1", "Lookup the capital city of Norway", "worker"),
+                           [add("t2", "Get the weather in Oslo", "worker"), add("t3", "Get the weather in Lima")],
+                           "Oslo and Lima: see the results."])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run(
+        "What is the weather in Oslo, and what is the weather in Lima?")
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "failed"]
+    assert refused.observation == (
+        "task 't1' was not added: it names none of what the request names (Oslo, Lima). The agent sees only its "
+        "task: write the part of the request that it answers, in the request's words. The request: 'What is the "
+        "weather in Oslo, and what is the weather in Lima?'")
+    assert crew.started == ["worker:Get the weather in Oslo", "worker:Get the weather in Lima"]
+    # A task that builds on results, or on a dependency, or for a request that names nothing, is added.
+    brain = ScriptedModel([add("t1", "Do the first job"), "done"])
+    assert (await Supervisor([Crew().agent("worker")], model=brain, mode="worklist").run("do the jobs")).ok
+
+
+async def test_a_part_of_the_request_no_task_covers_goes_back_once() -> None:
+    """Asked to "reverse the string 'worklist', and compute 99 + 1", the 1.5B added the reversal only."""
+    workers = [Agent("text", model=answering({"Reverse the string 'worklist'": "tsilkrow"}), description="text"),
+               Agent("math", model=answering({"Compute 99 + 1": "100"}), description="math")]
+    brain = ScriptedModel([add("r", "Reverse the string 'worklist'", "text"), call("finish", answer="tsilkrow"),
+                           add("m", "Compute 99 + 1", "math"), call("finish", answer="tsilkrow, and 100")])
+    result = await Supervisor(workers, model=brain, mode="worklist", output=str).run(
+        "Reverse the string 'worklist', and compute 99 + 1.")
+    assert result.output == "tsilkrow, and 100"
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert refused.observation == ("Not done: the request also names '99', '1', which no task and not your answer "
+                                   "covers. Add a task for that part of the request, then answer every part.")
+
+
+async def test_a_dependency_on_a_task_refused_as_a_repeat_is_on_the_task_it_repeats() -> None:
+    """The 1.5B re-added its weather task as weather-2 (refused: weather-1 had done it) and, in the same turn,
+    made its 12*12 task depend on weather-2, which was then blocked as depending on a task that never was."""
+    crew = Crew()
+    brain = ScriptedModel([add("weather-1", "Get the weather in Rome"),
+                           [add("weather-2", "Get the weather in Rome"),
+                            add("math-1", "Calculate 12*12", depends_on=["weather-2"])],
+                           "worker did Get the weather in Rome; worker did Calculate 12*12"])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run(
+        "What is the weather in Rome, and what is 12*12?")
+    assert crew.started == ["worker:Get the weather in Rome", "worker:Calculate 12*12"]
+    assert result.output == "worker did Get the weather in Rome; worker did Calculate 12*12"
+
+
+async def test_a_result_glued_to_another_in_the_answer_is_shown() -> None:
+    """The 1.5B answered "tsilkrow100" for the results tsilkrow and 100: both are there."""
+    workers = [Agent("text", model=answering({"Reverse the string 'worklist'": "tsilkrow"}), description="text"),
+               Agent("math", model=answering({"Compute 99 + 1": "100"}), description="math")]
+    brain = ScriptedModel([[add("r", "Reverse the string 'worklist'", "text"), add("m", "Compute 99 + 1", "math")],
+                           call("finish", answer="tsilkrow100")])
+    result = await Supervisor(workers, model=brain, mode="worklist", output=str).run(
+        "Reverse the string 'worklist', and compute 99 + 1.")
+    assert result.output == "tsilkrow100" and not [s for s in result.steps if isinstance(s, ToolStep) and s.error]
+
+
+async def test_an_answer_written_from_the_results_must_cover_every_part_of_the_request() -> None:
+    """The 1.5B never added its 12*12 task and the loop guard ended the run; '24C, sunny', written from the one
+    result there was, stood as the answer to 'What is the weather in Rome, and what is 12*12?'."""
+    crew = Crew()
+    seen: list[list[Any]] = []
+    brain = composing([add("w1", "Get the weather in Rome"), add("w2", "Get the weather in Rome"),
+                       add("w3", "Get the weather in Rome"), "worker did Get the weather in Rome"], seen)
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run(
+        "What is the weather in Rome, and what is 12*12?")
+    assert result.stop_reason == "loop" and result.output is None
+    assert len(seen) == 4  # the answer was written, and refused: it covers no part that asked for 12*12

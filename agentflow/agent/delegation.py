@@ -28,6 +28,17 @@ CONTEXT_DOC = ("Results of other agents or facts from the user that the agent ne
 CONTEXT = "\n\nContext:\n"  # between a delegated task and the context it was given
 
 
+def without_context(spec: ToolSpec, model: Model) -> ToolSpec:
+    """A delegation's spec for `model`. Grammar-constrained small models fill every field they are shown, so
+    they invent a `context` before any agent has returned one: they get the task alone, and write facts into it."""
+    if model.replies_in_text or "context" not in spec.parameters.get("properties", {}):
+        return spec
+    parameters = dict(spec.parameters)
+    parameters["properties"] = {k: v for k, v in parameters["properties"].items() if k != "context"}
+    parameters["required"] = [n for n in parameters.get("required", ()) if n != "context"]
+    return spec.model_copy(update={"parameters": parameters})
+
+
 class AgentTool(Tool[Any]):
     """A tool whose call runs `agent` on a task; its model and tool calls are steps of their own."""
 
@@ -49,14 +60,7 @@ class AgentTool(Tool[Any]):
                          description=description or agent.description or f"Give a task to the {agent.name} agent.")
 
     def spec_for(self, model: Model) -> ToolSpec:
-        """Grammar-constrained small models fill every field they are shown, so they invent a
-        `context` before any agent has returned one: they get `task` alone, and write facts into it."""
-        if model.replies_in_text or "context" not in self.spec.parameters.get("properties", {}):
-            return self.spec
-        parameters = dict(self.spec.parameters)
-        parameters["properties"] = {k: v for k, v in parameters["properties"].items() if k != "context"}
-        parameters["required"] = [n for n in parameters.get("required", ()) if n != "context"]
-        return self.spec.model_copy(update={"parameters": parameters})
+        return without_context(self.spec, model)
 
     async def delegate(self, task: str, context: Any = None) -> Any:
         scope = current_scope()

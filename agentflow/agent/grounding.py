@@ -36,7 +36,10 @@ from .delegation import CONTEXT
 
 _NAME = re.compile(r"^(?=.*[A-Za-z])(?=.*[._/\-@:])[^\s]{3,120}$")
 _WORD = re.compile(r"\w{5,}")
-_MARK = re.compile(r"-?\d+(?:\.\d+)?|[A-Za-z][\w'-]*")
+_MARK = re.compile(r"-?\d+(?:\.\d+)?|[A-Za-z](?:[\w'-]*\w)?")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_ITEM = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)  # a list's numbering, not a number the request asks about
+_QUOTED = re.compile(r"(?<!\w)'([^']{2,}?)'(?!\w)|\"([^\"]{2,}?)\"")
 _CAPITAL = re.compile(r"\b[A-Z][a-z]{2,}\b")
 _LEAD = re.compile(r"^\W*(\[[^\]]*\]\W*)?")  # what comes before a sentence's first word: "[lead] What is..."
 _STARTERS = {"What", "Who", "Where", "When", "Which", "How", "Why", "Please", "The", "This", "That", "And", "But",
@@ -117,22 +120,39 @@ def uncovered(task: str, output: Any, messages: list[Message]) -> list[str]:
 
 
 def unsupported(output: Any, messages: list[Message]) -> list[str]:
-    """The names and numbers of a `finish` that no message holds, when it shows nothing of any tool result:
-    an answer from the model's own head. Given "Calculate 25*4 and find the capital of Italy", the 1.5B math
-    agent got 100 from its calculator and finished with "Rome", and the 100 was lost to its supervisor; given
-    "Reverse the string 'worklist' and compute 99 + 1", the text agent got "tsilkrow" and finished with "100"."""
+    """The names of a `finish` that no message holds (and its numbers, if the tools gave numbers), when it
+    shows nothing of any tool result: an answer from the model's own head. Given "Calculate 25*4 and find
+    the capital of Italy", the 1.5B math agent got 100 from its calculator and finished with "Rome", and the
+    100 was lost to its supervisor; given "Reverse the string 'worklist' and compute 99 + 1", the text agent
+    got "tsilkrow" and 1 (a word count) and finished with "100"."""
     results = set[str]().union(*(marks(m.content or "") for m in messages if m.role == "tool" and m.name != "finish"))
     said = _said(output)
     if not results or results & words(said):
         return []
     seen, lowered = words(_seen(messages)), _seen(messages).lower()
-    numbers = [n for n in _MARK.findall(said) if n[-1].isdigit() and n not in seen]
+    counted = any(_NUMBER.fullmatch(r) for r in results)  # a number is held to it only where the tools gave numbers
+    numbers = [n for n in _MARK.findall(said) if counted and _NUMBER.fullmatch(n) and n not in seen]
     return list(dict.fromkeys([*(w for w in _named(said, alone=True) if w.lower() not in lowered), *numbers]))
+
+
+def specifics(text: str) -> list[str]:
+    """What a request names that a task for it must carry: names inside its sentences, numbers, quoted text."""
+    text = _ITEM.sub("", text)
+    quoted = [a or b for a, b in _QUOTED.findall(text)]
+    numbers = [n for n in _MARK.findall(text) if _NUMBER.fullmatch(n)]
+    return list(dict.fromkeys([*_named(text), *numbers, *quoted]))
 
 
 def words(text: str) -> set[str]:
     """The numbers and words of a text, lower-cased: whole tokens, so that "19C" is not found in "-3C"."""
     return {t.lower() for t in _MARK.findall(text)}
+
+
+def shows(answer: str, marks: set[str]) -> bool:
+    """Whether `answer` holds one of `marks` (lower-cased): as a whole word, or inside a word when it is three
+    characters or more (the 1.5B glued two results into "tsilkrow100")."""
+    said, text = words(answer), answer.lower()
+    return any(m in said or (len(m) >= 3 and m in text) for m in marks)
 
 
 def marks(text: str) -> set[str]:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..agent.grounding import marks, words
+from ..agent.delegation import without_context
+from ..agent.grounding import marks, shows, specifics, words
 from ..agent.loop import Agent, Run
 from ..core.dag import CycleError, check_acyclic, new_graph
 from ..core.errors import StopRun
@@ -28,6 +29,8 @@ from ..core.events import Event
 from ..core.messages import Message
 from ..core.result import RunResult, ToolStep
 from ..core.tool import Tool, ToolError, to_observation
+from ..models import Model
+from ..models.base import ToolSpec
 from ..runtime.guards import AlreadyAnswered, DelegationGuard, LoopDetected
 from ..runtime.scope import Scope
 from .spawn import NEW, AgentSpec
@@ -96,6 +99,7 @@ class Worklist:
         self.arrived = asyncio.Event()
         self.halt: LoopDetected | None = None
         self.repeated: set[str] = set()  # done tasks added again once (see add)
+        self.aliases: dict[str, str] = {}  # the id of a task refused as a repeat -> the done task it repeats
 
     # -- what the supervisor's tools do ---------------------------------------------------------
 
@@ -111,9 +115,19 @@ class Worklist:
                 raise LoopDetected(f"the same task was added for {agent} again after being refused: "
                                    f"{description!r}")
             self.repeated.add(same)
+            self.aliases[id] = done.id  # a task added beside it may name it as a dependency: it means the done one
             raise AlreadyAnswered(f"task {done.id!r} already did this, and its result is: "
                                   f"{to_observation(done.output)}. If the results answer the request, finish with "
                                   "the answer; otherwise add a task for what is still missing")
+        named = specifics(self.request)
+        results = (to_observation(i.output) for i in self.items.values() if i.status == "done")
+        known = words(" ".join([*named, *results]))
+        if named and not depends_on and not context and not words(description) & known:
+            # an agent sees only its task: the 1.5B, asked for the weather in Oslo and Lima, added "Lookup the
+            # capital city of Norway"
+            raise ToolError(f"task {id!r} was not added: it names none of what the request names "
+                            f"({', '.join(named)}). The agent sees only its task: write the part of the request "
+                            f"that it answers, in the request's words. The request: {self.request!r}")
         copied = next((t.agent.name for t in self.tools.values() if _alike(description, t.agent.description)), None)
         if copied:
             # small models copy what an agent does as its task: the agent then has no question to answer
@@ -128,6 +142,7 @@ class Worklist:
             raise ToolError(refusal)
         if id in self.items:
             raise ToolError(f"there is already a task {id!r} ({self.items[id].status}); choose another id")
+        depends_on = [self.aliases.get(d, d) for d in depends_on]
         if len(self.items) >= self.max_tasks:
             raise ToolError(f"the worklist is full (max_tasks={self.max_tasks}); finish with what you have")
         if agent == NEW and self.factory is not None:
@@ -252,18 +267,21 @@ class Worklist:
         return "\n".join(lines)
 
     def left_out(self, answer: str) -> list[WorkItem]:
-        """The done tasks no other task needed whose result the answer shows nothing of (a number, a name or
-        a longer word of the result that the request does not hold): small models answer the first part only."""
-        needed = {d for i in self.items.values() for d in i.depends_on}
-        asked, said = words(self.request), words(answer)
-        left: list[WorkItem] = []
-        for item in self.items.values():
-            if item.status != "done" or item.id in needed:
-                continue
-            shown = marks(to_observation(item.output)) - asked
-            if shown and not shown & said:
-                left.append(item)
-        return left
+        """The done tasks whose result the answer shows nothing of (a number, a name or a longer word of the
+        result that the request does not hold): small models answer the first part only. A task whose result a
+        task that depends on it shows is exempt: its result is on the way to the answer (a dependency that
+        carries nothing over does not count; the 1.5B made its capital task depend on its 25*4 task)."""
+        asked = words(self.request)
+        done = {i.id: marks(to_observation(i.output)) - asked for i in self.items.values() if i.status == "done"}
+        carried = {d for i in self.items.values() if i.id in done for d in i.depends_on
+                   if d in done and shows(to_observation(i.output), done[d])}
+        return [self.items[id] for id, own in done.items() if id not in carried and own and not shows(answer, own)]
+
+    def unasked(self, answer: str) -> list[str]:
+        """What the request names (names, numbers, quoted text) that no task and not the answer covers: the
+        1.5B, asked to "reverse the string 'worklist', and compute 99 + 1", added the reversal only."""
+        covered = words(" ".join([answer, *(i.description for i in self.items.values())]))
+        return [s for s in specifics(self.request) if not words(s) <= covered]
 
     def unfounded(self, answer: str) -> list[str]:
         """Numbers in the answer that no result and not the request holds: small models write a count
@@ -296,6 +314,11 @@ def _same(agent: str, description: str) -> str:
     return f"{agent}\n{' '.join(description.lower().split())}"
 
 
+class _AddTask(Tool[Any]):
+    def spec_for(self, model: Model) -> ToolSpec:
+        return without_context(self.spec, model)
+
+
 class _Brain(Agent[Any]):
     """The supervisor's loop over a worklist: between turns it waits for results and shows them."""
 
@@ -322,7 +345,11 @@ class _Brain(Agent[Any]):
     def review(self, run: Run[Any], output: Any) -> str | None:
         answer = to_observation(output)
         left, invented = self.worklist.left_out(answer), self.worklist.unfounded(answer)
+        unasked = self.worklist.unasked(answer)
         notes = [super().review(run, output)]
+        if unasked:
+            notes.append(f"Not done: the request also names {', '.join(map(repr, unasked))}, which no task and not "
+                         "your answer covers. Add a task for that part of the request, then answer every part.")
         if invented:
             notes.append(f"Not done: {', '.join(map(repr, invented))} is in no result and not in the request. Answer "
                          "with the numbers the results give, then call `finish` again.")
@@ -382,7 +409,7 @@ class WorklistMode(Generic[T]):
             log.info("the answer written from the results failed (%s); the model's stands", e)
             return dataclasses.replace(result, usage=self.scope.budget.usage)
         text = written.output
-        if (not written.ok or not isinstance(text, str) or worklist.unfounded(text)
+        if (not written.ok or not isinstance(text, str) or worklist.unfounded(text) or worklist.unasked(text)
                 or len(worklist.left_out(text)) > min(missed, total - 1)):
             return dataclasses.replace(result, usage=self.scope.budget.usage)
         return dataclasses.replace(result, output=text, stop_reason="finish", detail="", usage=self.scope.budget.usage,
@@ -392,13 +419,15 @@ class WorklistMode(Generic[T]):
         worklist, sup = self.worklist, self.sup
         spec: Any = sup.factory.spec if sup.factory else None
 
-        fields: dict[str, Any] = {
-            "id": (str, Field(description="A short unique id you choose, e.g. summary-1")),
-            "description": (str, Field(description="The task, complete and self-contained: the question for the "
-                                                   "agent, with the names, numbers and text it needs")),
+        fields: dict[str, Any] = {  # the agent first: the task is then written for it (small models wrote one
+            # task for two agents' parts and gave it to one of them)
             "agent": (sup.agent_names(), Field(description="The agent that does it")),
-            "priority": (int, Field(description="Higher runs sooner")),
-            "depends_on": (list[str], Field(description="ids of tasks whose results it needs (may be empty)")),
+            "id": (str, Field(description="A short unique id you choose, e.g. summary-1")),
+            "description": (str, Field(description="The task for this agent alone, complete and self-contained: "
+                                                   "the question for it, with the names, numbers and text it needs")),
+            "priority": (int, Field(default=0, description="Higher runs sooner")),
+            "depends_on": (list[str], Field(default_factory=list[str],
+                                            description="ids of tasks whose results it needs")),
             "context": (str | None, Field(default=None, description="Facts it needs besides those results")),
         }
         if spec is not None:
@@ -408,8 +437,8 @@ class WorklistMode(Generic[T]):
         async def add_task(**arguments: Any) -> str:
             return worklist.add(**arguments)
 
-        add = Tool(add_task, description="Add a task to the worklist.",
-                   args_model=create_model("add_task_arguments", __config__=ConfigDict(extra="forbid"), **fields))
+        add = _AddTask(add_task, description="Add a task to the worklist.",
+                       args_model=create_model("add_task_arguments", __config__=ConfigDict(extra="forbid"), **fields))
 
         async def reprioritize(id: Annotated[str, "The task's id"],
                                priority: Annotated[int, "Higher runs sooner"]) -> str:
