@@ -386,6 +386,15 @@ async def test_a_task_that_names_nothing_of_the_request_is_refused() -> None:
         "task: write the part of the request that it answers, in the request's words. The request: 'What is the "
         "weather in Oslo, and what is the weather in Lima?'")
     assert crew.started == ["worker:Get the weather in Oslo", "worker:Get the weather in Lima"]
+    # The 1.5B added the same task again: the second time the agent gets the request itself.
+    crew = Crew()
+    brain = ScriptedModel([add("t1", "Lookup the capital city of Norway"), add("t1", "Lookup the capital city of "
+                                                                               "Norway"), "done"])
+    result = await Supervisor([crew.agent("worker")], model=brain, mode="worklist").run(
+        "What is the weather in Oslo, and what is the weather in Lima?")
+    assert crew.started == ["worker:What is the weather in Oslo, and what is the weather in Lima?"]
+    assert [s.observation for s in result.steps if isinstance(s, ToolStep)][1] == (
+        "Added task t1. Its description named nothing of the request again, so it is the request itself.")
     # A task that builds on results, or on a dependency, or for a request that names nothing, is added.
     brain = ScriptedModel([add("t1", "Do the first job"), "done"])
     assert (await Supervisor([Crew().agent("worker")], model=brain, mode="worklist").run("do the jobs")).ok

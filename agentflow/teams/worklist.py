@@ -100,6 +100,7 @@ class Worklist:
         self.halt: LoopDetected | None = None
         self.repeated: set[str] = set()  # done tasks added again once (see add)
         self.aliases: dict[str, str] = {}  # the id of a task refused as a repeat -> the done task it repeats
+        self.unnamed: set[str] = set()  # agents a task was refused for: it named nothing of the request
 
     # -- what the supervisor's tools do ---------------------------------------------------------
 
@@ -107,6 +108,20 @@ class Worklist:
             context: str | None = None, new_agent: BaseModel | None = None) -> str:
         if not id.strip() or len(id) > 64:
             raise ToolError("a task id must be 1 to 64 characters, e.g. summary-1")
+        named = specifics(self.request)
+        results = (to_observation(i.output) for i in self.items.values() if i.status == "done")
+        known = words(" ".join([*named, *results]))
+        note = ""
+        if named and not depends_on and not context and not words(description) & known:
+            # an agent sees only its task: the 1.5B, asked for the weather in Oslo and Lima, added "Lookup the
+            # capital city of Norway", and again after the refusal: the second time the agent gets the request
+            if agent not in self.unnamed:
+                self.unnamed.add(agent)
+                raise ToolError(f"task {id!r} was not added: it names none of what the request names "
+                                f"({', '.join(named)}). The agent sees only its task: write the part of the request "
+                                f"that it answers, in the request's words. The request: {self.request!r}")
+            description = self.request
+            note = " Its description named nothing of the request again, so it is the request itself."
         same = _same(agent, description)
         if done := next((i for i in self.items.values()
                          if i.status == "done" and _same(i.agent, i.description) == same), None):
@@ -119,15 +134,6 @@ class Worklist:
             raise AlreadyAnswered(f"task {done.id!r} already did this, and its result is: "
                                   f"{to_observation(done.output)}. If the results answer the request, finish with "
                                   "the answer; otherwise add a task for what is still missing")
-        named = specifics(self.request)
-        results = (to_observation(i.output) for i in self.items.values() if i.status == "done")
-        known = words(" ".join([*named, *results]))
-        if named and not depends_on and not context and not words(description) & known:
-            # an agent sees only its task: the 1.5B, asked for the weather in Oslo and Lima, added "Lookup the
-            # capital city of Norway"
-            raise ToolError(f"task {id!r} was not added: it names none of what the request names "
-                            f"({', '.join(named)}). The agent sees only its task: write the part of the request "
-                            f"that it answers, in the request's words. The request: {self.request!r}")
         copied = next((t.agent.name for t in self.tools.values() if _alike(description, t.agent.description)), None)
         if copied:
             # small models copy what an agent does as its task: the agent then has no question to answer
@@ -164,7 +170,7 @@ class Worklist:
         self.contexts[id] = context
         self.order[id] = next(self.counter)
         self.publish("added", self.items[id])
-        return f"Added task {id}."
+        return f"Added task {id}.{note}"
 
     def reprioritize(self, id: str, priority: int) -> str:
         item = self.get(id)
