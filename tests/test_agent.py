@@ -804,3 +804,27 @@ def test_an_answer_from_the_models_own_head_instead_of_its_tools_goes_back_once(
     refused = [s for s in Agent("text", tools=[calculator], model=made_up).run_sync("Compute 99 + 2.").steps
                if isinstance(s, ToolStep) and s.error == "ungrounded"]
     assert len(refused) == 1 and refused[0].observation.startswith("Not done: '101' comes from no tool result")
+
+
+def test_an_agent_that_worked_on_something_else_than_its_tasks_text_goes_back_once() -> None:
+    """Given "Count the words in 'one two three four'" with a capital's lookup as context, the 1.5B lookup agent
+    called capital("Japan") and finished with "Tokyo"."""
+    @tool
+    def capital(country: str) -> str:
+        """The capital of a country."""
+        return "Tokyo"
+
+    task = "Count the words in 'one two three four'.\n\nContext:\n{\"lookup-japan\": \"Tokyo\"}"
+    model = ScriptedModel([call("capital", country="Japan"), call("finish", answer="Tokyo"),
+                           call("finish", answer="I have no tool that counts words.")])
+    result = Agent("lookup", tools=[capital], model=model).run_sync(task)
+    assert result.output == "I have no tool that counts words."
+    [refused] = [s for s in result.steps if isinstance(s, ToolStep) and s.error == "ungrounded"]
+    assert refused.observation == (
+        "Not done: your task is about 'one two three four', which neither your answer nor your tool calls hold. "
+        "Please do the task on that, or say that your tools cannot do it, then call `finish` again.")
+    # A tool call on the quoted text, or no tool call at all, is not held to it.
+    for script in ([call("capital", country="one two three four"), call("finish", answer="Tokyo")],
+                   [call("finish", answer="4")]):
+        done = Agent("lookup", tools=[capital], model=ScriptedModel(script)).run_sync(task)
+        assert not [s for s in done.steps if isinstance(s, ToolStep) and s.error]

@@ -62,23 +62,27 @@ def _leaves(value: Any, field: str) -> Iterator[tuple[str, Any]]:
 
 def refusal(task: str, output: Any, messages: list[Message]) -> str | None:
     """What the model must mend before its `finish` stands (each check below), or None."""
-    unseen, copies, left = ungrounded(output, messages), miscopied(output, messages), uncovered(task, output, messages)
-    guessed = unsupported(output, messages)
-    if not (unseen or copies or left or guessed):
+    found: list[tuple[str, str]] = []  # (the problem, how to mend it)
+    if unseen := ungrounded(output, messages):
+        found.append((f"{', '.join(unseen)} appears in no tool result and not in the task",
+                      "find out what is missing with a tool first (or correct it)"))
+    found += [(f"{w!r} is not what the tool result says ({r!r})", f"write {r!r} exactly as the tool result has it")
+              for w, r in miscopied(output, messages)]
+    if left := uncovered(task, output, messages):
+        found.append((f"your task also names {', '.join(left)}, which neither your answer nor your tool calls cover",
+                      f"do for {', '.join(left)} what the task asks, with a tool, and answer every part of the task "
+                      f"in one answer (yours so far: {_said(output)!r})"))
+    if skipped := ignored(task, output, messages):
+        found.append((f"your task is about {', '.join(map(repr, skipped))}, which neither your answer nor your tool "
+                      "calls hold", "do the task on that, or say that your tools cannot do it"))
+    if guessed := unsupported(output, messages):
+        found.append((f"{', '.join(map(repr, guessed))} comes from no tool result and your answer shows none of your "
+                      "tool results", "answer from your tool results, and say which part of the task your tools "
+                                      "cannot answer"))
+    if not found:
         return None
-    problems = ([f"{', '.join(unseen)} appears in no tool result and not in the task"] if unseen else []) + \
-        [f"{w!r} is not what the tool result says ({r!r})" for w, r in copies] + \
-        ([f"your task also names {', '.join(left)}, which neither your answer nor your tool calls cover"] if left
-         else []) + \
-        ([f"{', '.join(map(repr, guessed))} comes from no tool result and your answer shows none of your tool "
-          "results"] if guessed else [])
-    mend = ([f"write {' and '.join(repr(r) for _, r in copies)} exactly as the tool result has it"] if copies
-            else []) + (["find out what is missing with a tool first (or correct it)"] if unseen else []) + \
-        ([f"do for {', '.join(left)} what the task asks, with a tool, and answer every part of the task in one "
-          f"answer (yours so far: {_said(output)!r})"] if left else []) + \
-        (["answer from your tool results, and say which part of the task your tools cannot answer"] if guessed
-         else [])
-    return f"Not done: {'; '.join(problems)}. Please {', and '.join(mend)}, then call `finish` again."
+    return (f"Not done: {'; '.join(p for p, _ in found)}. Please {', and '.join(m for _, m in found)}, then call "
+            "`finish` again.")
 
 
 def ungrounded(output: Any, messages: list[Message]) -> list[str]:
@@ -117,6 +121,16 @@ def uncovered(task: str, output: Any, messages: list[Message]) -> list[str]:
                      *(c.arguments for m in messages for c in m.tool_calls if c.name != "finish")]).lower()
     missing = [t for t in things if t.lower() not in said]
     return [] if len(missing) == len(things) else missing
+
+
+def ignored(task: str, output: Any, messages: list[Message]) -> list[str]:
+    """The quoted text of a task (what it is to work on) when neither `output` nor a tool call holds any of it,
+    though the agent called tools: it worked on something else. Given "Count the words in 'one two three four'"
+    with a capital's lookup as context, the 1.5B lookup agent called capital("Japan") and finished with "Tokyo"."""
+    quoted = [a or b for a, b in _QUOTED.findall(task.split(CONTEXT)[0])]
+    calls = [c.arguments for m in messages for c in m.tool_calls if c.name != "finish"]
+    said = words(" ".join([_said(output), *calls]))
+    return quoted if calls and quoted and not any(words(q) <= said for q in quoted) else []
 
 
 def unsupported(output: Any, messages: list[Message]) -> list[str]:
