@@ -428,6 +428,7 @@ async def main() -> None:
     p.add_argument("--only", default=None, help="task numbers to run, comma-separated (as printed)")
     p.add_argument("--match", default=None, help="run only tasks whose text contains this (case-insensitive)")
     p.add_argument("--runs", type=int, default=1, help="run the suite this many times, with seeds 1..N")
+    p.add_argument("--first-seed", type=int, default=1, help="the first run's seed (the runs go on from it)")
     p.add_argument("--temperature", type=float, default=None,
                    help="sampling temperature (default: the model's own; 0.3 when --runs > 1)")
     p.add_argument("--max-steps", type=int, default=6, help="model calls per task agent")
@@ -445,7 +446,7 @@ async def main() -> None:
           f"temperature: {'default' if temperature is None else temperature}\n", flush=True)
     runs: list[list[Record]] = []
     started = time.monotonic()
-    for seed in range(1, args.runs + 1):
+    for seed in range(args.first_seed, args.first_seed + args.runs):
         settings = None if temperature is None else ModelSettings(temperature=temperature, seed=seed)
         setup = Setup(model, args.max_steps, args.supervisor_steps, args.max_seconds, settings)
         records: list[Record] = []
@@ -459,7 +460,7 @@ async def main() -> None:
             if args.transcripts and not r.right:
                 print("    " + "\n    ".join(line[:300] for line in r.transcript), flush=True)
         runs.append(records)
-        label = f"run {seed} of {args.runs}" + ("" if settings is None else f" (seed {seed})")
+        label = f"run {seed - args.first_seed + 1} of {args.runs}" + ("" if settings is None else f" (seed {seed})")
         print(f"\n{label}:\n{table(records, kinds)}\n{time.monotonic() - run_started:.0f} s\n", flush=True)
     total = time.monotonic() - started
     if args.runs > 1:
