@@ -87,14 +87,12 @@ class Speaker(Agent[Any]):
         """A verdict's `result` must be something the others said: the 1.5B proxy, given 'noitasrevnoc',
         judged that 'conversation' was "already written backwards" and gave that remark as the result."""
         result = output.result if isinstance(output, Verdict) else None
-        if not isinstance(result, str) or not self.heard:  # a typed result may be written otherwise (8, "Eight.")
-            return super().review(run, output)
-        shown = marks(result)
-        if not shown or shown & words(" ".join(t.text for t in self.heard)):
-            return None
+        shown = marks(result) if isinstance(result, str) else set[str]()  # a typed result may be written otherwise
+        if not shown or not self.heard or shown & words(" ".join(t.text for t in self.heard)):  # (8, "Eight.")
+            return super().review(run, output)  # the grounding checks, for a participant with tools
         last = self.heard[-1]
-        return (f"Not done: your result {short(result, 200)!r} is nothing the others said. The result is what they "
-                f"gave, as they gave it; the last message was {last.speaker}'s: {short(last.text, 300)!r}. Judge "
+        return (f"Not done: your result {short(str(result), 200)!r} is nothing the others said. The result is what "
+                f"they gave, as they gave it; the last message was {last.speaker}'s: {short(last.text, 300)!r}. Judge "
                 "that against the goal, then call `finish` again.")
 
     def refuse_finish(self, run: Run[Any]) -> str | None:
