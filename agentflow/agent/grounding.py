@@ -143,7 +143,8 @@ def unsupported(output: Any, messages: list[Message]) -> list[str]:
     said = _said(output)
     if not results or results & words(said):
         return []
-    seen, lowered = words(_seen(messages)), _seen(messages).lower()
+    lowered = _seen(messages).lower()
+    seen = words(lowered)
     counted = any(_NUMBER.fullmatch(r) for r in results)  # a number is held to it only where the tools gave numbers
     numbers = [n for n in _MARK.findall(said) if counted and _NUMBER.fullmatch(n) and n not in seen]
     return list(dict.fromkeys([*(w for w in _named(said, alone=True) if w.lower() not in lowered), *numbers]))

@@ -86,6 +86,7 @@ class Worklist:
 
     def __init__(self, scope: Scope, sup: Supervisor[Any], request: str) -> None:
         self.scope, self.sup, self.request = scope, sup, request
+        self.named = specifics(request)  # what the request names (see add and unasked)
         self.tools, self.factory = sup.tools, sup.factory
         self.concurrency, self.max_tasks = sup.concurrency, sup.max_tasks
         self.items: dict[str, WorkItem] = {}
@@ -108,18 +109,17 @@ class Worklist:
             context: str | None = None, new_agent: BaseModel | None = None) -> str:
         if not id.strip() or len(id) > 64:
             raise ToolError("a task id must be 1 to 64 characters, e.g. summary-1")
-        named = specifics(self.request)
-        results = (to_observation(i.output) for i in self.items.values() if i.status == "done")
-        known = words(" ".join([*named, *results]))
         note = ""
-        if named and not depends_on and not context and not words(description) & known:
+        results = (to_observation(i.output) for i in self.items.values() if i.status == "done")
+        known = words(" ".join([*self.named, *results]))
+        if self.named and not depends_on and not context and not words(description) & known:
             # an agent sees only its task: the 1.5B, asked for the weather in Oslo and Lima, added "Lookup the
             # capital city of Norway", and again after the refusal: the second time the agent gets the request
             if agent not in self.unnamed:
                 self.unnamed.add(agent)
                 raise ToolError(f"task {id!r} was not added: it names none of what the request names "
-                                f"({', '.join(named)}). The agent sees only its task: write the part of the request "
-                                f"that it answers, in the request's words. The request: {self.request!r}")
+                                f"({', '.join(self.named)}). The agent sees only its task: write the part of the "
+                                f"request that it answers, in the request's words. The request: {self.request!r}")
             description = self.request
             note = " Its description named nothing of the request again, so it is the request itself."
         same = _same(agent, description)
@@ -287,7 +287,7 @@ class Worklist:
         """What the request names (names, numbers, quoted text) that no task and not the answer covers: the
         1.5B, asked to "reverse the string 'worklist', and compute 99 + 1", added the reversal only."""
         covered = words(" ".join([answer, *(i.description for i in self.items.values())]))
-        return [s for s in specifics(self.request) if not words(s) <= covered]
+        return [s for s in self.named if not words(s) <= covered]
 
     def unfounded(self, answer: str) -> list[str]:
         """Numbers in the answer that no result and not the request holds: small models write a count

@@ -257,7 +257,8 @@ class Chat:
         assert self.scope is not None
         news = [t for t in self.transcript[member.seen:] if t.speaker != member.name]
         text = "\n\n".join(f"[{t.speaker}] {t.text}" if self.named else t.text for t in news)
-        alone = not any(t.speaker not in (USER, member.name) for t in self.transcript)
+        heard = [t for t in self.transcript if t.speaker not in (USER, member.name)]
+        alone = not heard
         if wrap_up is not None:
             text = (text + WRAP_UP.format(why=wrap_up)).strip()
         elif member.judge and not alone and text:
@@ -265,7 +266,6 @@ class Chat:
         member.seen = len(self.transcript)
         too_early = "Too early for a verdict: no one else has said anything yet. Send your first message " \
                     "instead." if alone else None
-        heard = [t for t in self.transcript if t.speaker not in (USER, member.name)]
         with entered(self.scope.within(f"turn/{self.turns + 1}")):
             run = await member.agent.turn(text or member.begin, member.history, heard, too_early, self.deltas,
                                           conclude=wrap_up is not None and not alone)
